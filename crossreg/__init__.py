@@ -1,0 +1,1 @@
+"""crossreg: a self-hosted, ECR-compatible registry with cross-account replication."""
