@@ -1,0 +1,56 @@
+"""Prometheus metrics shared by all subsystems (one registry per process)."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+http_requests = Counter("crossreg_http_requests_total", "HTTP requests served",
+                        ["api", "method", "status"], registry=REGISTRY)
+http_latency = Histogram("crossreg_http_request_seconds", "HTTP request latency", ["api"],
+                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+                         registry=REGISTRY)
+ecr_operations = Counter("crossreg_ecr_operations_total", "ECR API operations", ["operation", "outcome"],
+                         registry=REGISTRY)
+replication_queue_depth = Gauge("crossreg_replication_queue_depth", "Replication tasks not yet finished",
+                                ["status"], registry=REGISTRY)
+replication_latency = Histogram("crossreg_replication_latency_seconds", "Push to COMPLETE latency",
+                                buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+                                registry=REGISTRY)
+replication_bytes = Counter("crossreg_replication_bytes_copied_total", "Blob bytes copied by replication",
+                            registry=REGISTRY)
+replication_results = Counter("crossreg_replication_results_total", "Finished replications",
+                              ["status", "failure_code"], registry=REGISTRY)
+
+
+def render() -> tuple[bytes, str]:
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware (no per-request object allocation beyond a closure)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        api = "oci" if path.startswith("/v2") else "ecr" if path == "/" else "console" if path.startswith("/console") else "other"
+        started = time.perf_counter()
+        status = [500]
+
+        async def send_wrapper(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            http_requests.labels(api, scope["method"], str(status[0])).inc()
+            http_latency.labels(api).observe(time.perf_counter() - started)

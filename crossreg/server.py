@@ -1,0 +1,65 @@
+"""The ASGI application: OCI API under /v2/, the ECR JSON API at POST /, the console under
+/console/, plus /healthz and /metrics — all on one port."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+
+from crossreg import metrics
+from crossreg.app import Crossreg, build
+from crossreg.config import Settings
+from crossreg.oci.api import OciApi
+
+log = logging.getLogger("crossreg.server")
+
+
+def create_app(core: Crossreg | None = None, settings: Settings | None = None) -> Starlette:
+    core = core or build(settings or Settings())
+    oci = OciApi(core)
+    routes = [
+        Route("/healthz", lambda request: JSONResponse({"status": "ok"}), methods=["GET"]),
+        Route("/metrics", _metrics, methods=["GET"]),
+        Route("/v2", oci, methods=["GET", "HEAD"]),
+        Route("/v2/{path:path}", oci, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
+    ]
+    try:
+        from crossreg.ecr.api import EcrApi
+    except ImportError:
+        EcrApi = None
+    if EcrApi is not None:
+        routes.append(Route("/", EcrApi(core), methods=["POST"]))
+    try:
+        from crossreg.console.web import console_app
+    except ImportError:
+        console_app = None
+    if console_app is not None:
+        routes.append(Mount("/console", app=console_app(core)))
+        routes.append(Route("/", lambda request: RedirectResponse("/console/"), methods=["GET"]))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        background = core.extensions.get("background")
+        if background is not None:
+            await background.start()
+        try:
+            yield
+        finally:
+            if background is not None:
+                await background.stop()
+            core.db.dispose()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.core = core
+    app.add_middleware(metrics.MetricsMiddleware)
+    return app
+
+
+async def _metrics(request: Request) -> Response:
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)

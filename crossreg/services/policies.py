@@ -1,0 +1,25 @@
+"""Reads of the resource policies that govern a repository (repository + registry policy)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from crossreg.metadata import schema as s
+from crossreg.metadata.db import Database
+from crossreg.services.models import Repository
+
+
+def registry_policy(db: Database, account_id: str, region: str) -> str | None:
+    with db.read() as c:
+        row = c.execute(select(s.registries.c.registry_policy).where(
+            s.registries.c.account_id == account_id, s.registries.c.region == region)).first()
+    return row[0] if row and row[0] else None
+
+
+def policies_for(db: Database, repo: Repository) -> list[str]:
+    """Every resource policy that can grant another account access to `repo`."""
+    found = [repo.policy_text] if repo.policy_text else []
+    reg = registry_policy(db, repo.account_id, repo.region)
+    if reg:
+        found.append(reg)
+    return found
