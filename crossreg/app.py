@@ -62,9 +62,7 @@ def build(settings: Settings, *, migrate: bool = True) -> Crossreg:
 
 
 def _install_extensions(app: Crossreg) -> None:
-    """Optional subsystems register their hooks here (replication, events, lifecycle)."""
-    try:
-        from crossreg.replication.setup import install as install_replication
-    except ImportError:
-        return
+    """Subsystems register their hooks here (replication and its events)."""
+    from crossreg.replication.setup import install as install_replication
+
     install_replication(app)

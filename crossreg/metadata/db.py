@@ -55,12 +55,25 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A read-write transaction, committed on success and rolled back on any error."""
+        """A read-write transaction, committed on success and rolled back on any error.
+        Callbacks registered with `after_commit(conn, fn)` run once the commit succeeded."""
         with self.engine.connect() as conn:
             if self.is_sqlite:
                 conn.info["crossreg_begin"] = "BEGIN IMMEDIATE"
-            with conn.begin():
-                yield conn
+            conn.info["crossreg_after_commit"] = []
+            try:
+                with conn.begin():
+                    yield conn
+                callbacks = conn.info["crossreg_after_commit"]
+            finally:
+                conn.info.pop("crossreg_after_commit", None)
+        for fn in callbacks:
+            fn()
+
+    @staticmethod
+    def after_commit(conn: Connection, fn) -> None:
+        """Run `fn` after the surrounding write transaction commits (never if it rolls back)."""
+        conn.info["crossreg_after_commit"].append(fn)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
