@@ -10,27 +10,7 @@ from pathlib import Path
 
 import click
 
-from crossreg.config import Settings
-
-
-def _settings(data_dir: str | None, database_url: str | None = None, storage_url: str | None = None,
-              **extra) -> Settings:
-    values = {k: v for k, v in extra.items() if v is not None}
-    if data_dir:
-        values["data_dir"] = Path(data_dir)
-    if database_url:
-        values["database_url"] = database_url
-    if storage_url:
-        values["storage_url"] = storage_url
-    return Settings(**values)
-
-
-data_dir_option = click.option("--data-dir", envvar="CROSSREG_DATA_DIR", default=None,
-                               help="Directory for the embedded database and blobs [default: ./.data].")
-database_option = click.option("--database-url", envvar="CROSSREG_DATABASE_URL", default=None,
-                               help="Metadata database URL (sqlite:///... or postgresql://...).")
-storage_option = click.option("--storage-url", envvar="CROSSREG_STORAGE_URL", default=None,
-                              help="Blob storage URL (file:///dir or s3://bucket/prefix).")
+from crossreg.cli.options import _settings, data_dir_option, database_option, storage_option
 
 
 @click.group()
@@ -109,18 +89,12 @@ def accounts_list(data_dir, database_url) -> None:
     click.echo(json.dumps([a.public() for a in core.accounts.list()], indent=2))
 
 
-def _register_optional_commands() -> None:
-    """Subsystems add their own command groups (replication, demo, worker)."""
-    for module, attr in (("crossreg.cli.replication", "replication"), ("crossreg.cli.worker", "worker"),
-                         ("crossreg.cli.demo", "demo")):
-        try:
-            mod = __import__(module, fromlist=[attr])
-        except ImportError:
-            continue
-        main.add_command(getattr(mod, attr))
+# Subcommands defined in their own modules (they import the shared options above).
+from crossreg.cli.replication import replication  # noqa: E402
+from crossreg.cli.worker import worker  # noqa: E402
 
-
-_register_optional_commands()
+main.add_command(replication)
+main.add_command(worker)
 
 if __name__ == "__main__":
     sys.exit(main())
