@@ -36,6 +36,20 @@ class Settings:
     region_endpoints: str | None = field(default_factory=lambda: _env("REGION_ENDPOINTS"))
     # Regions served by this server ("*" = any region a client signs for).
     regions: str = field(default_factory=lambda: _env("REGIONS", "*"))
+    # Shared secret that crossreg servers of one installation use to authenticate each other
+    # for cross-region replication between servers.
+    peer_secret: str | None = field(default_factory=lambda: _env("PEER_SECRET"))
+
+    def serves_region(self, region: str) -> bool:
+        return self.regions.strip() == "*" or region in {r.strip() for r in self.regions.split(",")}
+
+    def region_endpoint(self, region: str) -> str | None:
+        """The URL of the crossreg server that hosts `region`, when it is not this one."""
+        for item in (self.region_endpoints or "").split(","):
+            name, _, url = item.strip().partition("=")
+            if name == region and url:
+                return url.rstrip("/")
+        return None
 
     @property
     def resolved_database_url(self) -> str:

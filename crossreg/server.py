@@ -28,6 +28,9 @@ def create_app(core: Crossreg | None = None, settings: Settings | None = None) -
         Route("/v2", oci, methods=["GET", "HEAD"]),
         Route("/v2/{path:path}", oci, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
     ]
+    from crossreg.replication.peer import peer_routes
+
+    routes += peer_routes(core)
     try:
         from crossreg.ecr.api import EcrApi
     except ImportError:

@@ -10,6 +10,8 @@ import socket
 import time
 import uuid
 
+import httpx
+
 from crossreg import metrics
 from crossreg.app import Crossreg
 from crossreg.events import record_event
@@ -24,7 +26,24 @@ class ReplicationEngine:
     def __init__(self, core: Crossreg):
         self.core = core
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.replicator = LocalReplicator(core)
+        self.local = LocalReplicator(core)
+        self._remotes: dict[str, object] = {}
+
+    def replicator_for(self, region: str):
+        """This server's own regions are replicated locally; others through the crossreg server
+        configured for them (CROSSREG_REGION_ENDPOINTS)."""
+        settings = self.core.settings
+        if settings.serves_region(region):
+            return self.local
+        endpoint = settings.region_endpoint(region)
+        if endpoint is None:
+            raise ReplicationFailure("DESTINATION_REGION_UNAVAILABLE",
+                                     f"region {region} is not served here and no endpoint is configured for it")
+        if region not in self._remotes:
+            from crossreg.replication.peer import RemoteReplicator
+
+            self._remotes[region] = RemoteReplicator(self.core, endpoint)
+        return self._remotes[region]
 
     def claim(self, limit: int) -> list[tq.Task]:
         return tq.claim(self.core.db, self.owner, limit)
@@ -50,18 +69,20 @@ class ReplicationEngine:
                 renewed[0] = time.monotonic()
 
         try:
-            outcome = self.replicator.replicate(task, keep_lease)
+            outcome = self.replicator_for(task.dest_region).replicate(task, keep_lease)
         except LeaseLost:
             log.warning("task %s: lease lost, another worker continues it", task.id)
             return
         except ReplicationFailure as failure:
             self._finish(task, "FAILED", Outcome(), failure.code, failure.reason)
             return
-        except Exception as exc:  # transient (database busy, storage hiccup, ...): retry
+        except Exception as exc:  # transient (database busy, storage hiccup, peer down): retry
             reason = f"{type(exc).__name__}: {exc}"
             if task.attempts >= tq.MAX_ATTEMPTS:
                 log.exception("task %s failed after %s attempts", task.id, task.attempts)
-                self._finish(task, "FAILED", Outcome(), "INTERNAL_ERROR", reason)
+                unreachable = isinstance(exc, httpx.TransportError)
+                self._finish(task, "FAILED", Outcome(),
+                             "DESTINATION_REGION_UNAVAILABLE" if unreachable else "INTERNAL_ERROR", reason)
             else:
                 log.warning("task %s attempt %s failed, will retry: %s", task.id, task.attempts, reason)
                 tq.retry_later(self.core.db, task, self.owner, reason)
