@@ -25,8 +25,8 @@ def create_app(core: Crossreg | None = None, settings: Settings | None = None) -
     routes = [
         Route("/healthz", lambda request: JSONResponse({"status": "ok"}), methods=["GET"]),
         Route("/metrics", _metrics, methods=["GET"]),
-        Route("/v2", oci, methods=["GET", "HEAD"]),
-        Route("/v2/{path:path}", oci, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/v2", oci.__call__, methods=["GET", "HEAD"]),
+        Route("/v2/{path:path}", oci.__call__, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
     ]
     from crossreg.replication.peer import peer_routes
 
@@ -36,7 +36,7 @@ def create_app(core: Crossreg | None = None, settings: Settings | None = None) -
     except ImportError:
         EcrApi = None
     if EcrApi is not None:
-        routes.append(Route("/", EcrApi(core), methods=["POST"]))
+        routes.append(Route("/", EcrApi(core).__call__, methods=["POST"]))
     try:
         from crossreg.console.web import console_app
     except ImportError:
