@@ -463,7 +463,7 @@ def _map_domain_error(err: e.RegistryError) -> OciError:
     if isinstance(err, e.DigestMismatch):
         return OciError("DIGEST_INVALID", str(err), status=400)
     if isinstance(err, e.InvalidManifest):
-        return OciError(err.code, str(err), status=400)
+        return OciError(err.code, str(err), detail=err.detail, status=400)
     if isinstance(err, (e.ManifestBlobsMissing, e.ReferencedManifestsMissing)):
         return OciError("MANIFEST_BLOB_UNKNOWN", str(err), detail={"digests": err.digests}, status=400)
     if isinstance(err, e.ImmutableTag):

@@ -65,9 +65,9 @@ class DigestMismatch(RegistryError):
 
 
 class InvalidManifest(RegistryError):
-    def __init__(self, message: str, code: str = "MANIFEST_INVALID"):
+    def __init__(self, message: str, code: str = "MANIFEST_INVALID", detail=None):
         super().__init__(message)
-        self.code = code
+        self.code, self.detail = code, detail
 
 
 class ManifestBlobsMissing(RegistryError):
