@@ -36,7 +36,11 @@ def create_app(core: Crossreg | None = None, settings: Settings | None = None) -
     except ImportError:
         EcrApi = None
     if EcrApi is not None:
+        from crossreg.ecr.api import LayerDownload
+
         routes.append(Route("/", EcrApi(core).__call__, methods=["POST"]))
+        # Signed URLs from GetDownloadUrlForLayer.
+        routes.append(Route("/layer-download/{token}", LayerDownload(core).__call__, methods=["GET", "HEAD"]))
     try:
         from crossreg.console.web import console_app
     except ImportError:

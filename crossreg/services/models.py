@@ -100,6 +100,14 @@ class Manifest:
 
 
 @dataclass(frozen=True)
+class ImageRecord:
+    """An image (a stored manifest) with the tags that point at it, as image listings show it."""
+
+    manifest: Manifest
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PushedImage:
     """What a successful manifest push did; handed to push hooks inside the push transaction."""
 

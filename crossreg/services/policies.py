@@ -23,3 +23,22 @@ def policies_for(db: Database, repo: Repository) -> list[str]:
     if reg:
         found.append(reg)
     return found
+
+
+def set_registry_policy(db: Database, account_id: str, region: str, text: str | None) -> str | None:
+    """Replace a registry's policy (None removes it); returns the policy it replaced."""
+    from crossreg.services.registry_settings import registry_policy_text, update_registry
+
+    with db.write() as c:
+        previous = registry_policy_text(c, account_id, region)
+        update_registry(c, account_id, region, registry_policy=text)
+        return previous
+
+
+def registry_policy_scope(db: Database, account_id: str, region: str) -> str:
+    """ECR's REGISTRY_POLICY_SCOPE account setting; V2 (the default) lets a registry policy
+    grant any ecr: action."""
+    from crossreg.services.registry_settings import account_setting
+
+    with db.read() as c:
+        return account_setting(c, account_id, region, "REGISTRY_POLICY_SCOPE", "V2")

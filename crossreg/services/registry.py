@@ -17,12 +17,13 @@ from typing import Callable, Iterable, Iterator
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
-from crossreg.domain.manifests import parse_manifest
+from crossreg.domain.manifests import ManifestError, parse_manifest
 from crossreg.metadata import schema as s
 from crossreg.metadata.db import Database
 from crossreg.services import errors as e
 from crossreg.services.models import (
     DeletedImage,
+    ImageRecord,
     Manifest,
     PushedImage,
     RepoKey,
@@ -323,8 +324,8 @@ class RegistryService:
         never acknowledged without its replication tasks and vice versa."""
         try:
             parsed = parse_manifest(body, content_type)
-        except Exception as exc:  # domain ManifestError carries an OCI code
-            raise e.InvalidManifest(str(getattr(exc, "message", exc)), getattr(exc, "code", "MANIFEST_INVALID"))
+        except ManifestError as exc:
+            raise e.InvalidManifest(exc.message, exc.code, exc.detail) from None
         digest = str(parsed.digest)
         if expected_digest is not None and expected_digest != digest:
             raise e.DigestMismatch(expected_digest, digest)
@@ -513,6 +514,72 @@ class RegistryService:
         with self.db.read() as c:
             return c.execute(select(func.count()).select_from(s.manifests).where(
                 s.manifests.c.repository_id == repo.id)).scalar_one()
+
+    # ------------------------------------------------------------------ image listings (ECR API)
+    def list_image_ids(self, repo: Repository, *, tag_status: str = "ANY",
+                       after: tuple[str, str] | None = None,
+                       limit: int | None = None) -> list[tuple[str, str | None]]:
+        """ECR's ListImages: one (digest, tag) pair per tag and (digest, None) per untagged
+        image, ordered by digest then tag. `after` is the last pair of the previous page, its tag
+        given as "" for an untagged image, so pages never skip or repeat an entry."""
+        m, t = s.manifests, s.tags
+        tag_key = func.coalesce(t.c.name, "")
+        q = select(m.c.digest, t.c.name).select_from(m.outerjoin(t, and_(
+            t.c.repository_id == m.c.repository_id, t.c.manifest_digest == m.c.digest))
+        ).where(m.c.repository_id == repo.id)
+        if tag_status == "TAGGED":
+            q = q.where(t.c.name.is_not(None))
+        elif tag_status == "UNTAGGED":
+            q = q.where(t.c.name.is_(None))
+        if after is not None:
+            q = q.where((m.c.digest > after[0]) | and_(m.c.digest == after[0], tag_key > after[1]))
+        q = q.order_by(m.c.digest, tag_key)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.db.read() as c:
+            return [(d, tag) for d, tag in c.execute(q)]
+
+    def list_images(self, repo: Repository, *, tag_status: str = "ANY", after: str | None = None,
+                    limit: int | None = None) -> list[ImageRecord]:
+        """ECR's DescribeImages: images (manifests) with their tags, ordered by digest;
+        `after` is the last digest of the previous page."""
+        m, t = s.manifests, s.tags
+        tagged = select(t.c.name).where(t.c.repository_id == m.c.repository_id,
+                                        t.c.manifest_digest == m.c.digest).exists()
+        q = select(m).where(m.c.repository_id == repo.id)
+        if tag_status == "TAGGED":
+            q = q.where(tagged)
+        elif tag_status == "UNTAGGED":
+            q = q.where(~tagged)
+        if after is not None:
+            q = q.where(m.c.digest > after)
+        q = q.order_by(m.c.digest)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.db.read() as c:
+            manifests = [Manifest.from_row(r) for r in c.execute(q)]
+            tags = self._tags_by_digest(c, repo.id, [mf.digest for mf in manifests])
+        return [ImageRecord(mf, tuple(tags.get(mf.digest, ()))) for mf in manifests]
+
+    def images_by_digest(self, repo: Repository, digests: Iterable[str]) -> dict[str, ImageRecord]:
+        """The stored images among `digests` (missing ones are simply absent)."""
+        digests = sorted(set(digests))
+        with self.db.read() as c:
+            rows = c.execute(select(s.manifests).where(
+                s.manifests.c.repository_id == repo.id, s.manifests.c.digest.in_(digests)))
+            manifests = [Manifest.from_row(r) for r in rows]
+            tags = self._tags_by_digest(c, repo.id, [mf.digest for mf in manifests])
+        return {mf.digest: ImageRecord(mf, tuple(tags.get(mf.digest, ()))) for mf in manifests}
+
+    def _tags_by_digest(self, c: Connection, repo_id: int, digests: list[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        if digests:
+            rows = c.execute(select(s.tags.c.manifest_digest, s.tags.c.name).where(
+                s.tags.c.repository_id == repo_id, s.tags.c.manifest_digest.in_(digests)
+            ).order_by(s.tags.c.name))
+            for digest, name in rows:
+                found.setdefault(digest, []).append(name)
+        return found
 
 
 class UploadChunk:

@@ -1,0 +1,145 @@
+"""Repositories: CreateRepository, DescribeRepositories, DeleteRepository and the repository
+settings PutImageTagMutability and PutImageScanningConfiguration."""
+
+from __future__ import annotations
+
+from crossreg.auth.access import AccessDenied
+from crossreg.ecr import errors
+from crossreg.ecr.ops import _shapes as shapes
+from crossreg.ecr.registry import OpContext, operation
+from crossreg.services.models import RepositorySettings
+
+MAX_TAGS = 50  # ECR's resource tag quota
+_EXCLUSION_MODES = ("IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION")
+
+
+def check_tag_mutability(mode: str, filters: list[dict] | None) -> list[dict]:
+    """The exclusion filters to store for `mode`: required by the *_WITH_EXCLUSION modes and
+    meaningless (so refused, rather than silently dropped) for the others."""
+    if mode in _EXCLUSION_MODES:
+        if not filters:
+            raise errors.EcrError(
+                "InvalidParameterException",
+                f"ImageTagMutabilityExclusionFilters can't be null when imageTagMutability is set as {mode}")
+        return [{"filterType": f["filterType"], "filter": f["filter"]} for f in filters]
+    if filters:
+        raise errors.EcrError(
+            "InvalidParameterException",
+            f"ImageTagMutabilityExclusionFilters can't be set when imageTagMutability is set as {mode}")
+    return []
+
+
+def check_resource_tags(tags: list[dict]) -> list[dict]:
+    """The model puts no limits on tags; ECR enforces AWS's tagging rules itself."""
+    if len(tags) > MAX_TAGS:
+        raise errors.EcrError("TooManyTagsException",
+                              f"A resource can have at most {MAX_TAGS} tags; {len(tags)} were given")
+    seen = set()
+    for tag in tags:
+        key, value = tag["Key"], tag["Value"]
+        if not 1 <= len(key) <= 128:
+            raise errors.EcrError("InvalidTagParameterException",
+                                  "Tag keys must be between 1 and 128 characters long")
+        if len(value) > 256:
+            raise errors.EcrError("InvalidTagParameterException",
+                                  "Tag values must be at most 256 characters long")
+        if key.lower().startswith("aws:"):
+            raise errors.EcrError("InvalidTagParameterException",
+                                  "Tag keys starting with 'aws:' are reserved for AWS use")
+        if key in seen:
+            raise errors.EcrError("InvalidTagParameterException", f"Duplicate tag key '{key}'")
+        seen.add(key)
+    return [{"Key": t["Key"], "Value": t["Value"]} for t in tags]
+
+
+@operation("CreateRepository", cross_account=True)
+def create_repository(ctx: OpContext, params: dict) -> dict:
+    key = ctx.repo_key(params)
+    ctx.authorize(key)  # another registry: only if its registry policy grants ecr:CreateRepository
+    mode = params.get("imageTagMutability", "MUTABLE")
+    exclusions = check_tag_mutability(mode, params.get("imageTagMutabilityExclusionFilters"))
+    encryption = params.get("encryptionConfiguration") or {"encryptionType": "AES256"}
+    kms_key = encryption.get("kmsKey")
+    if encryption["encryptionType"] == "AES256" and kms_key:
+        raise errors.invalid_parameter(
+            "encryptionConfiguration", "KMS key must not be specified when the encryption type is AES256")
+    if encryption["encryptionType"] != "AES256" and not kms_key:
+        kms_key = f"arn:aws:kms:{key.region}:{key.account_id}:alias/aws/ecr"  # the AWS managed key
+    settings = RepositorySettings(
+        tag_mutability=mode,
+        tag_mutability_exclusions=exclusions,
+        scan_on_push=bool((params.get("imageScanningConfiguration") or {}).get("scanOnPush", False)),
+        encryption_type=encryption["encryptionType"],
+        kms_key=kms_key,
+        resource_tags=check_resource_tags(params.get("tags") or []),
+    )
+    repo = ctx.core.registry.create_repository(key, settings)
+    return {"repository": shapes.repository(ctx, repo)}
+
+
+@operation("DescribeRepositories", cross_account=True)
+def describe_repositories(ctx: OpContext, params: dict) -> dict:
+    names = params.get("repositoryNames")
+    if names is not None:
+        for field in ("nextToken", "maxResults"):
+            if field in params:
+                raise errors.invalid_parameter(
+                    field, f"{field} cannot be used when repositoryNames are specified")
+        found, seen = [], set()
+        for name in names:
+            if name not in seen:  # a name given twice is described once
+                seen.add(name)
+                found.append(shapes.repository(ctx, ctx.repository({**params, "repositoryName": name})))
+        return {"repositories": found}
+
+    registry_id = ctx.registry_id(params)
+    pager = shapes.Pager(ctx, params, registry_id)
+    after = pager.state["after"] if pager.state else None
+    repos = ctx.core.registry.list_repositories(registry_id, ctx.region, after=after, limit=pager.size + 1)
+    page, more = repos[:pager.size], len(repos) > pager.size
+    if registry_id != ctx.account_id:
+        # Another account's registry: only the repositories its policies let the caller describe.
+        page = [r for r in page if _may_describe(ctx, r)]
+    out = {"repositories": [shapes.repository(ctx, r) for r in page]}
+    if more:
+        out["nextToken"] = pager.next_token({"after": repos[pager.size - 1].name})
+    return out
+
+
+def _may_describe(ctx: OpContext, repo) -> bool:
+    try:
+        ctx.authorize(repo.key, repo)
+        return True
+    except AccessDenied:
+        return False
+
+
+@operation("DeleteRepository", cross_account=True)
+def delete_repository(ctx: OpContext, params: dict) -> dict:
+    repo = ctx.repository(params)
+    deleted = ctx.core.registry.delete_repository(repo.key, force=bool(params.get("force", False)))
+    return {"repository": shapes.repository(ctx, deleted)}
+
+
+@operation("PutImageTagMutability", cross_account=True)
+def put_image_tag_mutability(ctx: OpContext, params: dict) -> dict:
+    repo = ctx.repository(params)
+    mode = params["imageTagMutability"]
+    exclusions = check_tag_mutability(mode, params.get("imageTagMutabilityExclusionFilters"))
+    # Applies to future pushes only: tags already there stay where they point.
+    repo = ctx.core.registry.update_repository(repo.key, tag_mutability=mode,
+                                               tag_mutability_exclusions=exclusions)
+    out = {"registryId": repo.account_id, "repositoryName": repo.name,
+           "imageTagMutability": repo.tag_mutability}
+    if repo.tag_mutability_exclusions:
+        out["imageTagMutabilityExclusionFilters"] = repo.tag_mutability_exclusions
+    return out
+
+
+@operation("PutImageScanningConfiguration", cross_account=True)
+def put_image_scanning_configuration(ctx: OpContext, params: dict) -> dict:
+    repo = ctx.repository(params)
+    scan_on_push = bool(params["imageScanningConfiguration"].get("scanOnPush", False))
+    repo = ctx.core.registry.update_repository(repo.key, scan_on_push=scan_on_push)
+    return {"registryId": repo.account_id, "repositoryName": repo.name,
+            "imageScanningConfiguration": {"scanOnPush": repo.scan_on_push}}
