@@ -1,7 +1,10 @@
-"""Repositories: CreateRepository, DescribeRepositories, DeleteRepository and the repository
-settings PutImageTagMutability and PutImageScanningConfiguration."""
+"""Repositories: CreateRepository, DescribeRepositories, DeleteRepository, the repository
+settings PutImageTagMutability and PutImageScanningConfiguration, and resource tags
+(TagResource, UntagResource, ListTagsForResource)."""
 
 from __future__ import annotations
+
+import re
 
 from crossreg.auth.access import AccessDenied
 from crossreg.ecr import errors
@@ -143,3 +146,40 @@ def put_image_scanning_configuration(ctx: OpContext, params: dict) -> dict:
     repo = ctx.core.registry.update_repository(repo.key, scan_on_push=scan_on_push)
     return {"registryId": repo.account_id, "repositoryName": repo.name,
             "imageScanningConfiguration": {"scanOnPush": repo.scan_on_push}}
+
+
+# ---------------------------------------------------------------------- resource tags
+_REPOSITORY_ARN = re.compile(r"arn:aws:ecr:([0-9a-z-]+):([0-9]{12}):repository/(.+)")
+
+
+def _tagged_repository(ctx: OpContext, arn: str):
+    """The repository a resourceArn names (in the signed region), once the caller may act on it."""
+    m = _REPOSITORY_ARN.fullmatch(arn)
+    if m is None or m.group(1) != ctx.region:
+        raise errors.invalid_parameter("resourceArn", "Invalid ARN")
+    return ctx.repository({"registryId": m.group(2), "repositoryName": m.group(3)})
+
+
+@operation("ListTagsForResource")
+def list_tags_for_resource(ctx: OpContext, params: dict) -> dict:
+    return {"tags": _tagged_repository(ctx, params["resourceArn"]).resource_tags}
+
+
+@operation("TagResource")
+def tag_resource(ctx: OpContext, params: dict) -> dict:
+    repo = _tagged_repository(ctx, params["resourceArn"])
+    merged = {t["Key"]: t["Value"] for t in repo.resource_tags}
+    new = check_resource_tags(params["tags"])
+    merged.update({t["Key"]: t["Value"] for t in new})  # a key given again takes the new value
+    tags = check_resource_tags([{"Key": k, "Value": v} for k, v in merged.items()])
+    ctx.core.registry.update_repository(repo.key, resource_tags=tags)
+    return {}
+
+
+@operation("UntagResource")
+def untag_resource(ctx: OpContext, params: dict) -> dict:
+    repo = _tagged_repository(ctx, params["resourceArn"])
+    removed = set(params["tagKeys"])
+    ctx.core.registry.update_repository(
+        repo.key, resource_tags=[t for t in repo.resource_tags if t["Key"] not in removed])
+    return {}
