@@ -72,7 +72,8 @@ def test_delete_replication_propagates_tag_removal_and_deletion(server, provider
              "--image-tag-mutability", "MUTABLE")
     config = json.loads(seed_rule(owner.account_id))
     config["rules"][0]["deleteReplication"] = {"enabled": True}
-    aws_json(server, provider, "put-replication-configuration", "--replication-configuration", json.dumps(config))
+    # boto3, because the AWS CLI release installed here predates deleteReplication in its model
+    server.boto3(provider).put_replication_configuration(replicationConfiguration=config)
     image = push(server, provider, tmp_path, "breast-cancer-classifier", "tmp", 26)
     wait_status(server, provider, "breast-cancer-classifier", image.manifest_digest, want=("COMPLETE",))
     aws_json(server, provider, "batch-delete-image", "--repository-name", "breast-cancer-classifier",
@@ -100,18 +101,21 @@ def test_backfill_replicates_images_pushed_before_the_configuration(server, prov
     out = aws_json(server, provider, "describe-image-replication-status", "--repository-name",
                    "breast-cancer-classifier-legacy", "--image-id", "imageTag=old")
     assert out["replicationStatuses"] == []
-    started = aws_json(server, provider, "start-replication-backfill", "--destination",
-                       f"region={REGION},registryId={owner.account_id}")
+    # boto3: backfill is newer than the AWS CLI release installed here
+    ecr = server.boto3(provider)
+    started = ecr.start_replication_backfill(destination={"region": REGION, "registryId": owner.account_id})
     backfill_id = started["replicationBackfillId"]
     deadline = time.time() + 20
     while True:
-        result = aws_json(server, provider, "describe-replication-backfill-results",
-                          "--replication-backfill-id", backfill_id)
+        result = ecr.describe_replication_backfill_results(replicationBackfillId=backfill_id)
         if result["status"] in ("COMPLETE", "FAILED") or time.time() > deadline:
             break
         time.sleep(0.2)
     assert result["status"] == "COMPLETE", result
     assert result["progress"]["failedReplicationCount"] == 0
     assert old.manifest_digest in {r["imageId"]["imageDigest"] for r in result["results"]}
+    assert [b["replicationBackfillId"] for b in ecr.list_replication_backfills()["backfills"]] == [backfill_id]
+    with pytest.raises(ecr.exceptions.ReplicationBackfillInvalidStatusException):
+        ecr.stop_replication_backfill(replicationBackfillId=backfill_id)
     ids = aws_json(server, owner, "list-images", "--repository-name", "breast-cancer-classifier-legacy")["imageIds"]
     assert {"imageDigest": old.manifest_digest, "imageTag": "old"} in ids

@@ -112,9 +112,12 @@ class Server:
     def aws(self, account: Account, *args: str, region: str = "us-east-1", check: bool = True
             ) -> subprocess.CompletedProcess:
         """Run the real AWS CLI against this server."""
-        return subprocess.run([sys.executable, "-m", "awscli", *args, "--endpoint-url", self.url,
-                               "--region", region, "--output", "json"],
-                              env=account.env(region), capture_output=True, text=True, check=check)
+        result = subprocess.run([sys.executable, "-m", "awscli", *args, "--endpoint-url", self.url,
+                                 "--region", region, "--output", "json"],
+                                env=account.env(region), capture_output=True, text=True)
+        if check and result.returncode != 0:
+            raise AssertionError(f"aws {' '.join(args[:2])} failed ({result.returncode}): {result.stderr.strip()}")
+        return result
 
     def password(self, account: Account, region: str = "us-east-1") -> str:
         """The registry password, obtained as users do: `aws ecr get-login-password`."""

@@ -15,7 +15,8 @@ from crossreg.ecr.pagination import decode_token, encode_token, page_size
 from crossreg.ecr.registry import OpContext, operation
 from crossreg.metadata import schema as s
 from crossreg.replication import tasks as tq
-from crossreg.replication.rules import InvalidReplicationConfiguration, destinations_for, validate
+from crossreg.replication.rules import InvalidReplicationConfiguration, destinations_for
+from crossreg.services import registry_settings
 from crossreg.services.registry_settings import account_setting, replication_config, update_registry
 
 # ECR's account settings and the values each accepts.
@@ -26,14 +27,10 @@ ACCOUNT_SETTING_DEFAULTS = {"REGISTRY_POLICY_SCOPE": "V2", "BASIC_SCAN_TYPE_VERS
 @operation("PutReplicationConfiguration")
 def put_replication_configuration(ctx: OpContext, params: dict) -> dict:
     try:
-        config = validate(params["replicationConfiguration"], ctx.account_id, ctx.region)
+        config = registry_settings.put_replication_configuration(
+            ctx.core.db, ctx.account_id, ctx.region, params["replicationConfiguration"])
     except InvalidReplicationConfiguration as err:
         raise errors.invalid_parameter(err.field, err.reason) from None
-    with ctx.core.db.write() as c:
-        # Only pushes after this moment replicate (the planner reads the configuration inside
-        # each push's transaction).
-        update_registry(c, ctx.account_id, ctx.region, replication_config=json.dumps(config),
-                        replication_config_updated_at=time.time())
     return {"replicationConfiguration": config}
 
 
