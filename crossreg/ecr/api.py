@@ -184,6 +184,9 @@ def _service_error(err: e.RegistryError, operation: str, params: dict, caller: C
         return EcrError("InvalidParameterException", str(err))
     if isinstance(err, e.BlobNotFound):
         return EcrError("LayersNotFoundException", str(err))
+    kind = getattr(err, "kind", None)  # errors that name their ECR exception (InvalidSetting...)
+    if isinstance(kind, str) and kind in protocol.error_codes(operation):
+        return EcrError(kind, str(err))
     # Service errors are worded for users (RegistryError's contract): a client-side 400.
     return EcrError("InvalidParameterException", str(err))
 
