@@ -50,7 +50,7 @@ class EcrApi:
 
     async def __call__(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
-        operation, caller, region = "Unknown", None, None
+        operation, caller = "Unknown", None
         params: dict = {}
         try:
             operation = protocol.operation_for_target(request.headers.get("x-amz-target"))
@@ -65,11 +65,11 @@ class EcrApi:
             result = await run_in_threadpool(op.handler, ctx, params)
             payload = protocol.serialize_output(operation, result)
         except Exception as exc:  # every failure leaves as an ECR error, never as a bare 500
-            err = _to_ecr_error(exc, operation, params, caller, region, request_id)
+            err = _to_ecr_error(exc, operation, params, caller, request_id)
             metrics.ecr_operations.labels(operation, err.code).inc()
             log.debug("request %s: %s by %s -> %s", request_id, operation,
                       caller.account_id if caller else "-", err.code)
-            return _error_response(err, operation, request_id)
+            return _error_response(err, request_id)
         metrics.ecr_operations.labels(operation, "success").inc()
         return Response(payload, media_type=protocol.CONTENT_TYPE,
                         headers={"x-amzn-RequestId": request_id})
@@ -122,7 +122,7 @@ def _guard_registry_id(ctx: OpContext, op: ops.Operation, params: dict) -> None:
 
 
 def _to_ecr_error(exc: Exception, operation: str, params: dict, caller: Caller | None,
-                  region: str | None, request_id: str) -> EcrError:
+                  request_id: str) -> EcrError:
     """The ECR exception for anything a request raised."""
     if isinstance(exc, EcrError):
         return exc
@@ -191,7 +191,7 @@ def _service_error(err: e.RegistryError, operation: str, params: dict, caller: C
     return EcrError("InvalidParameterException", str(err))
 
 
-def _error_response(err: EcrError, operation: str, request_id: str) -> Response:
+def _error_response(err: EcrError, request_id: str) -> Response:
     body = {"__type": err.code, "message": err.message}
     body.update(_modeled_error_fields(err))
     return Response(json.dumps(body, separators=(",", ":")).encode(), status_code=err.http_status,

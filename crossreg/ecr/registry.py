@@ -6,6 +6,16 @@ already been validated against botocore's model, the returned dict is serialised
 model's output shape, and any error it raises is mapped to ECR's wire format in one place
 (crossreg.ecr.api). Handlers use the service layer only, so the OCI API, the ECR API and the
 console share every rule.
+
+Adding an operation: in a module of `crossreg/ecr/ops/` (imported automatically),
+
+    @operation("GetLifecyclePolicy", cross_account=True)
+    def get_lifecycle_policy(ctx: OpContext, params: dict) -> dict:
+        repo = ctx.repository(params)          # resolves registryId + authorises ecr:<Operation>
+        ...
+        return {"registryId": repo.account_id, ...}   # keys of the model's output shape only
+
+Operations of the model that nobody registered answer a ValidationException naming them.
 """
 
 from __future__ import annotations
@@ -18,7 +28,9 @@ from functools import cache
 from typing import Callable
 
 from crossreg.app import Crossreg
+from crossreg.ecr import protocol
 from crossreg.auth.access import Caller, require
+from crossreg.services.errors import RepositoryNotFound
 from crossreg.services.models import RepoKey, Repository
 from crossreg.services.policies import policies_for, registry_policy
 
@@ -59,8 +71,6 @@ class OpContext:
         repo = self.core.registry.find_repository(key)
         self.authorize(key, repo)
         if repo is None:
-            from crossreg.services.errors import RepositoryNotFound
-
             raise RepositoryNotFound(key.name, key.account_id)
         return repo
 
@@ -114,9 +124,7 @@ def operation(name: str, *, cross_account: bool = False) -> Callable[[Handler], 
 @cache
 def model_operations() -> frozenset[str]:
     """Every operation name in botocore's ECR model (the API's full surface)."""
-    import botocore.session
-
-    return frozenset(botocore.session.get_session().get_service_model("ecr").operation_names)
+    return frozenset(protocol.operation_names())
 
 
 def lookup(name: str) -> Operation | None:
