@@ -8,6 +8,7 @@ the registry policy of the repository's registry. Explicit denies win.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 
@@ -38,19 +39,25 @@ def is_allowed(caller: Caller, action: str, owner_account: str, resource_arn: st
     if not policies:
         return False
     from crossreg.iam.evaluate import AuthzRequest, Decision, evaluate
-    from crossreg.iam.policy import PolicyError, parse_policy
 
-    parsed = []
-    for text in policies:
-        try:
-            parsed.append(parse_policy(text, "repository"))
-        except PolicyError:
-            continue  # a stored policy that no longer parses grants nothing
+    parsed = [p for p in map(_parsed, policies) if p is not None]
     ctx = {"aws:PrincipalAccount": caller.account_id, "aws:PrincipalArn": caller.principal_arn}
     ctx.update(context or {})
     request = AuthzRequest(principal_arn=caller.principal_arn, principal_account=caller.account_id,
                            action=action, resource_arn=resource_arn, context=ctx)
     return evaluate(parsed, request) == Decision.ALLOW
+
+
+@lru_cache(maxsize=1024)
+def _parsed(text: str):
+    """Stored policies were validated when stored; parse each distinct text once per process.
+    Repository and registry policies share the grammar evaluation needs."""
+    from crossreg.iam.policy import PolicyError, parse_policy
+
+    try:
+        return parse_policy(text, "repository")
+    except PolicyError:
+        return None  # a stored policy that no longer parses grants nothing
 
 
 def require(caller: Caller, action: str, owner_account: str, resource_arn: str,

@@ -87,36 +87,36 @@ class LocalReplicator:
                                      f"{task.repository_name}@{task.manifest_digest} is no longer in the source")
         dest = self._destination_repository(task)
         outcome = Outcome()
-        self._copy_manifest(source, dest, task.manifest_digest, outcome, keep_lease, depth=0)
-        for tag in task.tags:
-            # A later push may have moved the tag; that push's own task applies it, so the
-            # destination never goes back in time when tasks finish out of order.
-            if self.reg.resolve(source, tag) != task.manifest_digest:
-                continue
-            manifest = self.reg.get_manifest(source, task.manifest_digest)
-            try:
-                self.reg.put_manifest(dest.key, manifest.content, manifest.media_type, tag=tag,
-                                      expected_digest=task.manifest_digest, replicated=True)
-            except e.ImmutableTag:
-                outcome.skipped_tags.append(tag)  # ECR: the image replicates without that tag
+        # A later push may have moved a tag; that push's own task applies it, so the destination
+        # never goes back in time when tasks finish out of order.
+        tags = [t for t in task.tags if self.reg.resolve(source, t) == task.manifest_digest]
+        self._copy_manifest(source, dest, task.manifest_digest, outcome, keep_lease, tags)
         return outcome
 
     def _copy_manifest(self, source: Repository, dest: Repository, digest: str, outcome: Outcome,
-                       keep_lease: Callable[[], None], depth: int) -> None:
-        if self.reg.resolve(dest, digest) is not None:
-            return  # already there (an earlier attempt, or another push of the same content)
-        manifest = self.reg.get_manifest(source, digest)
-        parsed = parse_manifest(manifest.content, manifest.media_type)
-        for child in parsed.manifests:
-            if self.reg.resolve(source, str(child.digest)) is not None:
-                self._copy_manifest(source, dest, str(child.digest), outcome, keep_lease, depth + 1)
-        present = self.reg.blob_sizes(source, [str(b.digest) for b in parsed.blobs])
-        for digest_ in present:
+                       keep_lease: Callable[[], None], tags: list[str] = ()) -> None:
+        """Children first, then blobs, then the manifest itself together with its tags."""
+        manifest = None
+        if self.reg.resolve(dest, digest) is None:
+            manifest = self.reg.get_manifest(source, digest)
+            parsed = parse_manifest(manifest.content, manifest.media_type)
+            for child in parsed.manifests:
+                if self.reg.resolve(source, str(child.digest)) is not None:
+                    self._copy_manifest(source, dest, str(child.digest), outcome, keep_lease)
             keep_lease()
-            if self.reg.link_blob(dest, digest_):
-                outcome.blobs_linked += 1
-        self.reg.put_manifest(dest.key, manifest.content, manifest.media_type, expected_digest=digest,
-                              replicated=True, require_children=False)
+            outcome.blobs_linked += self.reg.link_blobs(dest, [str(b.digest) for b in parsed.blobs])
+        elif not tags:
+            return  # already there (an earlier attempt, or another push of the same content)
+        for i, tag in enumerate(tags or [None]):
+            if manifest is None:
+                manifest = self.reg.get_manifest(source, digest)
+            try:
+                self.reg.put_manifest(dest.key, manifest.content, manifest.media_type, tag=tag,
+                                      expected_digest=digest, replicated=True, require_children=False)
+            except e.ImmutableTag:
+                outcome.skipped_tags.append(tag)  # ECR: the image replicates without that tag
+                self.reg.put_manifest(dest.key, manifest.content, manifest.media_type,
+                                      expected_digest=digest, replicated=True, require_children=False)
         outcome.manifests_written += 1
 
     def _replicate_deletion(self, task: Task) -> Outcome:

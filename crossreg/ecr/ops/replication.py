@@ -52,7 +52,7 @@ def _image_digest(ctx: OpContext, repo, image_id: dict) -> str:
     return resolved
 
 
-@operation("DescribeImageReplicationStatus")
+@operation("DescribeImageReplicationStatus", cross_account=True)
 def describe_image_replication_status(ctx: OpContext, params: dict) -> dict:
     repo = ctx.repository(params)
     digest = _image_digest(ctx, repo, params["imageId"])
