@@ -211,6 +211,22 @@ class RegistryService:
         with self.db.write() as c:
             return run(c)
 
+    def link_blobs(self, repo: Repository, digests: list[str]) -> int:
+        """Link every stored blob among `digests` to `repo` in one transaction (replication in
+        the same storage); returns how many were newly linked."""
+        if not digests:
+            return 0
+        with self.db.write() as c:
+            stored = {r[0] for r in c.execute(select(s.blobs.c.digest).where(s.blobs.c.digest.in_(digests)))}
+            linked = {r[0] for r in c.execute(select(s.repository_blobs.c.digest).where(
+                s.repository_blobs.c.repository_id == repo.id, s.repository_blobs.c.digest.in_(digests)))}
+            new = sorted(stored - linked)
+            if new:
+                now = time.time()
+                c.execute(insert(s.repository_blobs), [
+                    {"repository_id": repo.id, "digest": d, "created_at": now} for d in new])
+            return len(new)
+
     def _link(self, c: Connection, repository_id: int, digest: str) -> None:
         exists = c.execute(select(s.repository_blobs.c.digest).where(
             s.repository_blobs.c.repository_id == repository_id,
