@@ -27,7 +27,7 @@ from crossreg.oci import errors as oe
 from crossreg.oci.errors import OciError
 from crossreg.services import errors as e
 from crossreg.services.models import RepoKey, Repository
-from crossreg.services.policies import policies_for
+from crossreg.services.policies import policies_for, registry_policy
 
 API_VERSION_HEADER = {"Docker-Distribution-Api-Version": "registry/2.0"}
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -171,7 +171,11 @@ class OciApi:
         repo = await run_in_threadpool(self.reg.find_repository, key)
         arn = f"arn:aws:ecr:{key.region}:{key.account_id}:repository/{key.name}"
         if caller.account_id != key.account_id:
-            policies = await run_in_threadpool(policies_for, self.app.db, repo) if repo else []
+            if repo is not None:
+                policies = await run_in_threadpool(policies_for, self.app.db, repo)
+            else:  # only the registry policy can speak for a repository that does not exist
+                policy = await run_in_threadpool(registry_policy, self.app.db, key.account_id, key.region)
+                policies = [policy] if policy else []
             require(caller, action, key.account_id, arn, policies)
         if repo is None:
             raise e.RepositoryNotFound(key.name, key.account_id)
