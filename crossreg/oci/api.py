@@ -305,19 +305,7 @@ class OciApi:
 
     async def _receive_chunk(self, request: Request, repo: Repository, upload_id: str,
                              offset: int | None) -> int:
-        chunk = await run_in_threadpool(self.reg.open_upload_chunk, repo, upload_id, offset)
-        try:
-            async for data in request.stream():
-                if data:
-                    chunk.write(data)
-        except BaseException:
-            chunk.abort()
-            raise
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) != chunk.size - chunk.start:
-            chunk.abort()
-            raise OciError("BLOB_UPLOAD_INVALID", "body shorter than Content-Length", status=400)
-        return await run_in_threadpool(chunk.commit)
+        return await receive_upload_chunk(self.reg, request, repo, upload_id, offset)
 
     async def patch_upload(self, request: Request, caller: Caller, key: RepoKey, upload_id: str) -> Response:
         repo = await self._repo(caller, key, "ecr:UploadLayerPart")
@@ -405,6 +393,25 @@ class OciApi:
 
 
 # ------------------------------------------------------------------ helpers
+async def receive_upload_chunk(reg, request: Request, repo: Repository, upload_id: str,
+                               offset: int | None) -> int:
+    """Stream a request body into an upload. The chunk is recorded only once the whole body
+    arrived (and matched its Content-Length), so a broken request changes nothing visible."""
+    chunk = await run_in_threadpool(reg.open_upload_chunk, repo, upload_id, offset)
+    try:
+        async for data in request.stream():
+            if data:
+                chunk.write(data)
+    except BaseException:
+        chunk.abort()
+        raise
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) != chunk.size - chunk.start:
+        chunk.abort()
+        raise OciError("BLOB_UPLOAD_INVALID", "body shorter than Content-Length", status=400)
+    return await run_in_threadpool(chunk.commit)
+
+
 def _check_digest(digest: str) -> None:
     if not _DIGEST.match(digest):
         raise OciError("DIGEST_INVALID", f"invalid digest '{digest}'", status=400)

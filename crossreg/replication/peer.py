@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from crossreg.app import Crossreg
 from crossreg.domain.manifests import parse_manifest
+from crossreg.oci.api import receive_upload_chunk
 from crossreg.replication.copier import LocalReplicator, Outcome
 from crossreg.replication.failures import ReplicationFailure
 from crossreg.replication.tasks import Task
@@ -112,15 +113,7 @@ def peer_routes(core: Crossreg) -> list[Route]:
         digest = request.query_params["digest"]
         repo = await run_in_threadpool(reg.get_repository, key)
         upload_id = await run_in_threadpool(reg.start_upload, repo)
-        chunk = await run_in_threadpool(reg.open_upload_chunk, repo, upload_id, 0)
-        try:
-            async for data in request.stream():
-                if data:
-                    chunk.write(data)
-        except BaseException:
-            chunk.abort()
-            raise
-        await run_in_threadpool(chunk.commit)
+        await receive_upload_chunk(reg, request, repo, upload_id, 0)
         size = await run_in_threadpool(reg.complete_upload, repo, upload_id, digest)
         return JSONResponse({"digest": digest, "size": size})
 
