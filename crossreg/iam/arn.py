@@ -87,7 +87,9 @@ def account_of_principal(principal: str) -> str | None:
 @lru_cache(maxsize=4096)
 def wildcard_to_regex(pattern: str, case_sensitive: bool = True) -> re.Pattern[str]:
     """Translate an IAM wildcard pattern: ``*`` is any run of characters (including none),
-    ``?`` is exactly one character, everything else is literal. The whole value must match."""
+    ``?`` is exactly one character, everything else is literal. The whole value must match.
+    For matching itself prefer wildcard_match, which cannot backtrack exponentially."""
+    pattern = re.sub(r"\*+", "*", pattern)  # "**" means "*"; fewer stars, less backtracking
     body = "".join(
         ".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern
     )
@@ -96,7 +98,31 @@ def wildcard_to_regex(pattern: str, case_sensitive: bool = True) -> re.Pattern[s
 
 
 def wildcard_match(pattern: str, value: str, case_sensitive: bool = True) -> bool:
-    return wildcard_to_regex(pattern, case_sensitive).fullmatch(value) is not None
+    """IAM wildcard matching in O(len(pattern) * len(value)) time at worst.
+
+    Policy text is user input, and a regex for a pattern like ``ecr:****...x`` backtracks
+    exponentially, so this uses the classic greedy matcher: on a mismatch, let the most
+    recent ``*`` absorb one more character and retry from there.
+    Case-insensitive matching (for action names, which are ASCII) compares lowercased text.
+    """
+    if not case_sensitive:
+        pattern, value = pattern.lower(), value.lower()
+    p = v = 0
+    star = -1      # position in pattern of the last '*' seen
+    resume = 0     # position in value where that '*' would next resume
+    while v < len(value):
+        if p < len(pattern) and (pattern[p] == "?" or pattern[p] == value[v]):
+            p += 1
+            v += 1
+        elif p < len(pattern) and pattern[p] == "*":
+            star, resume = p, v
+            p += 1
+        elif star >= 0:
+            resume += 1
+            p, v = star + 1, resume
+        else:
+            return False
+    return all(ch == "*" for ch in pattern[p:])
 
 
 def arn_match(pattern: str, value: str) -> bool:

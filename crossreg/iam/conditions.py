@@ -124,13 +124,23 @@ def _cmp(coerce: Callable[[Any], Any], test: Callable[[Any, Any], bool]) -> Call
     return lambda policy_value, ctx_value: test(coerce(ctx_value), coerce(policy_value))
 
 
+def _string_like(policy_value: str, ctx_value: Any) -> bool:
+    return wildcard_match(policy_value, _as_string(ctx_value))
+
+
+def _arn_like(policy_value: str, ctx_value: Any) -> bool:
+    return arn_match(policy_value, _as_string(ctx_value))
+
+
+def _in_network(policy_value: str, ctx_value: Any) -> bool:
+    # An IPv4 address is simply not in an IPv6 network (and vice versa): no error.
+    return _as_address(ctx_value) in _as_network(policy_value)
+
+
 _string_eq = _cmp(_as_string, lambda c, p: c == p)
 _string_eq_ci = _cmp(_as_string, lambda c, p: c.casefold() == p.casefold())
-_string_like = lambda p, c: wildcard_match(p, _as_string(c))  # noqa: E731
-_arn_like = lambda p, c: arn_match(p, _as_string(c))  # noqa: E731
 _num_eq = _cmp(_as_number, lambda c, p: c == p)
 _date_eq = _cmp(_as_date, lambda c, p: c == p)
-_in_network = lambda p, c: _as_address(c) in _as_network(p)  # noqa: E731 (mixed versions → False)
 
 BASE_OPERATORS: dict[str, _Operator] = {
     "StringEquals": _Operator(_as_string, _string_eq),
@@ -163,15 +173,19 @@ BASE_OPERATORS: dict[str, _Operator] = {
     "Null": _Operator(_as_bool, lambda p, c: False),
 }
 
-_OPERATOR_RE = re.compile(r"(?:(ForAnyValue|ForAllValues):)?([A-Za-z]+?)(IfExists)?")
+_QUALIFIERS = ("ForAnyValue", "ForAllValues")
 _KEY_RE = re.compile(r"[A-Za-z0-9-]+:\S+")
 
 
 def _parse_operator(name: str) -> tuple[str | None, str, bool]:
-    m = _OPERATOR_RE.fullmatch(name)
-    if not m or m.group(2) not in BASE_OPERATORS:
+    qualifier, sep, rest = name.partition(":")
+    if not sep:
+        qualifier, rest = None, name
+    elif qualifier not in _QUALIFIERS:
         raise ValueError(f"unknown condition operator {name!r}")
-    qualifier, base, if_exists = m.group(1), m.group(2), m.group(3) is not None
+    base, if_exists = (rest[: -len("IfExists")], True) if rest.endswith("IfExists") else (rest, False)
+    if base not in BASE_OPERATORS:
+        raise ValueError(f"unknown condition operator {name!r}")
     if base == "Null" and (if_exists or qualifier):
         raise ValueError(f"condition operator {name!r} is not allowed: Null takes no qualifier or IfExists")
     return qualifier, base, if_exists
