@@ -113,26 +113,38 @@ def queue_depth(db: Database) -> dict[str, int]:
         return {status: n for status, n in rows}
 
 
-def image_statuses(conn: Connection, account_id: str, region: str, repository_name: str,
-                   digest: str) -> list[dict]:
-    """DescribeImageReplicationStatus: the newest push task per destination, as ECR reports it
-    (a waiting retry is still IN_PROGRESS)."""
+def image_status_details(conn: Connection, account_id: str, region: str, repository_name: str,
+                         digest: str) -> list[dict]:
+    """The newest push task per destination of one image, ordered by (region, account): the task
+    rows (failure reason, timings, bytes copied) behind DescribeImageReplicationStatus."""
     rows = conn.execute(select(t).where(
         t.c.source_account == account_id, t.c.source_region == region,
         t.c.repository_name == repository_name, t.c.manifest_digest == digest,
         t.c.kind == "PUSH").order_by(t.c.id))
     latest: dict[tuple[str, str], dict] = {}
     for r in rows:
-        m = r._mapping
+        m = dict(r._mapping)
         latest[(m["dest_region"], m["dest_account"])] = m
+    return [latest[k] for k in sorted(latest)]
+
+
+def image_statuses(conn: Connection, account_id: str, region: str, repository_name: str,
+                   digest: str) -> list[dict]:
+    """DescribeImageReplicationStatus: the newest push task per destination, as ECR reports it
+    (a waiting retry is still IN_PROGRESS)."""
     out = []
-    for (region_, account), m in sorted(latest.items()):
-        entry = {"region": region_, "registryId": account,
-                 "status": {"PENDING": "IN_PROGRESS"}.get(m["status"], m["status"])}
+    for m in image_status_details(conn, account_id, region, repository_name, digest):
+        entry = {"region": m["dest_region"], "registryId": m["dest_account"],
+                 "status": api_status(m["status"])}
         if m["status"] == "FAILED" and m["failure_code"]:
             entry["failureCode"] = m["failure_code"]
         out.append(entry)
     return out
+
+
+def api_status(status: str) -> str:
+    """A task's state as ECR names it: a task waiting (perhaps for a retry) is IN_PROGRESS."""
+    return {"PENDING": "IN_PROGRESS"}.get(status, status)
 
 
 def recent(db: Database, *, account_id: str | None = None, limit: int = 50) -> list[dict]:

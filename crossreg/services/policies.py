@@ -42,3 +42,23 @@ def registry_policy_scope(db: Database, account_id: str, region: str) -> str:
 
     with db.read() as c:
         return account_setting(c, account_id, region, "REGISTRY_POLICY_SCOPE", "V2")
+
+
+MAX_POLICY_LENGTH = 10240  # botocore's RepositoryPolicyText / RegistryPolicyText
+
+
+def check_policy(text: str, kind: str, scope: str = "V2"):
+    """The parsed policy if `text` is a valid `kind` ("repository" or "registry") policy, else
+    PolicyError with the reason."""
+    from crossreg.iam.policy import PolicyError, parse_policy
+
+    if isinstance(text, str) and len(text) > MAX_POLICY_LENGTH:
+        raise PolicyError(f"policy text is longer than {MAX_POLICY_LENGTH} characters")
+    return parse_policy(text, kind, registry_policy_scope=scope)
+
+
+def put_registry_policy(db: Database, account_id: str, region: str, text: str) -> str | None:
+    """PutRegistryPolicy: validate under the registry's policy scope, then store byte for byte.
+    Returns the policy it replaced."""
+    check_policy(text, "registry", registry_policy_scope(db, account_id, region))
+    return set_registry_policy(db, account_id, region, text)

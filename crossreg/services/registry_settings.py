@@ -46,3 +46,18 @@ def account_setting(conn: Connection, account_id: str, region: str, name: str, d
     row = _row(conn, account_id, region)
     settings = json.loads(row.account_settings) if row is not None and row.account_settings else {}
     return settings.get(name, default)
+
+
+def put_replication_configuration(db: Database, account_id: str, region: str, config: dict) -> dict:
+    """PutReplicationConfiguration: validate with ECR's rules (InvalidReplicationConfiguration
+    otherwise) and store; returns the normalised configuration. Only pushes after this moment
+    replicate (the planner reads the configuration inside each push's transaction)."""
+    import time
+
+    from crossreg.replication.rules import validate
+
+    normalised = validate(config, account_id, region)
+    with db.write() as c:
+        update_registry(c, account_id, region, replication_config=json.dumps(normalised),
+                        replication_config_updated_at=time.time())
+    return normalised

@@ -8,19 +8,16 @@ import logging
 
 from crossreg.ecr import errors
 from crossreg.ecr.registry import OpContext, operation
-from crossreg.iam.policy import PolicyError, parse_policy
-from crossreg.services import policies
+from crossreg.iam.policy import PolicyError
+from crossreg.services import policies, repository_settings
 
 log = logging.getLogger("crossreg.ecr")
 
 
-def _check_policy(ctx: OpContext, text: str, kind: str, scope: str = "V2") -> None:
-    try:
-        parse_policy(text, kind, registry_policy_scope=scope)
-    except PolicyError as err:
-        # ECR's message names no reason; the log keeps it for the operator.
-        log.info("request %s: %s policy rejected: %s", ctx.request_id, kind, err.reason)
-        raise errors.invalid_parameter("PolicyText", f"Invalid {kind} policy provided") from None
+def _rejected(ctx: OpContext, kind: str, err: PolicyError) -> errors.EcrError:
+    # ECR's message names no reason; the log keeps it for the operator.
+    log.info("request %s: %s policy rejected: %s", ctx.request_id, kind, err.reason)
+    return errors.invalid_parameter("PolicyText", f"Invalid {kind} policy provided")
 
 
 def _repository_policy(repo, text: str | None = None) -> dict:
@@ -31,11 +28,12 @@ def _repository_policy(repo, text: str | None = None) -> dict:
 @operation("SetRepositoryPolicy", cross_account=True)
 def set_repository_policy(ctx: OpContext, params: dict) -> dict:
     repo = ctx.repository(params)
-    text = params["policyText"]
-    _check_policy(ctx, text, "repository")
     # `force` guards against self lock-out in AWS; an owner can never lock itself out of a
     # crossreg repository (own-account access is unconditional), so there is nothing to force.
-    repo = ctx.core.registry.update_repository(repo.key, policy_text=text)
+    try:
+        repo = repository_settings.set_repository_policy(ctx.core.registry, repo, params["policyText"])
+    except PolicyError as err:
+        raise _rejected(ctx, "repository", err) from None
     return _repository_policy(repo)
 
 
@@ -60,9 +58,10 @@ def delete_repository_policy(ctx: OpContext, params: dict) -> dict:
 @operation("PutRegistryPolicy")
 def put_registry_policy(ctx: OpContext, params: dict) -> dict:
     text = params["policyText"]
-    scope = policies.registry_policy_scope(ctx.core.db, ctx.account_id, ctx.region)
-    _check_policy(ctx, text, "registry", scope)
-    policies.set_registry_policy(ctx.core.db, ctx.account_id, ctx.region, text)
+    try:
+        policies.put_registry_policy(ctx.core.db, ctx.account_id, ctx.region, text)
+    except PolicyError as err:
+        raise _rejected(ctx, "registry", err) from None
     return {"registryId": ctx.account_id, "policyText": text}
 
 
