@@ -92,9 +92,11 @@ def accounts_list(data_dir, database_url) -> None:
 # Subcommands defined in their own modules (they import the shared options above).
 from crossreg.cli.replication import replication  # noqa: E402
 from crossreg.cli.worker import worker  # noqa: E402
+from crossreg.cli.demo import demo  # noqa: E402
 
 main.add_command(replication)
 main.add_command(worker)
+main.add_command(demo)
 
 if __name__ == "__main__":
     sys.exit(main())
