@@ -59,7 +59,7 @@ def _valid(shape, fuzz, depth):
         lo, hi = meta.get("min", 0), meta.get("max", 64)
         if "pattern" in meta:
             # ASCII: Java's \w and \s (what the model's patterns mean) are ASCII-only.
-            return st.from_regex(re.compile(meta["pattern"], re.ASCII), fullmatch=True).filter(lambda s: lo <= len(s) <= hi)
+            return st.from_regex(re.compile(_bounded(meta["pattern"]), re.ASCII), fullmatch=True).filter(lambda s: lo <= len(s) <= hi)
         return st.text(min_size=lo, max_size=min(hi, max(lo, 40)))
     if kind in ("integer", "long"):
         bits = 31 if kind == "integer" else 63
@@ -73,6 +73,25 @@ def _valid(shape, fuzz, depth):
     if kind == "timestamp":
         return st.integers(min_value=0, max_value=2 ** 32)
     raise AssertionError(f"unhandled shape type {kind}")
+
+
+def _bounded(pattern: str) -> str:
+    """The pattern with `*`/`+` capped at a few repetitions: a subset of its language that keeps
+    generated values short (nested unbounded repeats make from_regex produce huge strings)."""
+    out, in_class, escaped = [], False, False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == "[":
+            in_class = True
+        elif ch == "]":
+            in_class = False
+        elif not in_class and ch in "*+":
+            ch = "{0,2}" if ch == "*" else "{1,3}"
+        out.append(ch)
+    return "".join(out)
 
 
 def _input_shape(operation):
