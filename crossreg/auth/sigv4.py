@@ -5,8 +5,9 @@ as it arrived on the wire:
 
 * URI: the raw (still percent-encoded) path, dot segments and empty segments removed, then
   percent-encoded once more (non-S3 services sign the path double-encoded).
-* Query: each name/value decoded and re-encoded with RFC 3986 unreserved characters kept,
-  sorted by name then value; `X-Amz-Signature` left out (presigned form).
+* Query: each name/value decoded ("+" meaning space, as botocore sends form-encoded params)
+  and re-encoded keeping only RFC 3986 unreserved characters, sorted by name then value;
+  `X-Amz-Signature` left out (presigned form).
 * Headers: the ones named in SignedHeaders, lowercase names, values trimmed with inner runs of
   whitespace collapsed, repeated headers joined with ",".
 * Payload: SHA-256 of the body. If the client sent X-Amz-Content-Sha256 that value is signed
@@ -102,8 +103,14 @@ def canonical_uri(raw_path: str) -> str:
     return quote(normalized.encode("utf-8", "surrogateescape"), safe="/~") or "/"
 
 
+def _decode_component(text: str) -> bytes:
+    # "+" on the wire is a space: botocore sends params form-encoded (urlencode) but signs them
+    # as %20, and a real "+" arrives as %2B.
+    return unquote_to_bytes(text.replace("+", " "))
+
+
 def _encode_component(text: str) -> str:
-    return quote(unquote_to_bytes(text), safe="-_.~")
+    return quote(_decode_component(text), safe="-_.~")
 
 
 def _query_pairs(query_string: str) -> list[tuple[str, str]]:
@@ -203,8 +210,8 @@ def _extract(request: SignedRequest, headers: dict[str, list[str]]) -> _Auth:
     # Presigned form: the auth parameters travel in the query string (names are case-sensitive).
     q = {}
     for k, v in pairs:
-        q.setdefault(unquote_to_bytes(k).decode("utf-8", "replace"),
-                     unquote_to_bytes(v).decode("utf-8", "replace"))
+        q.setdefault(_decode_component(k).decode("utf-8", "replace"),
+                     _decode_component(v).decode("utf-8", "replace"))
     if "X-Amz-Algorithm" not in q and "X-Amz-Signature" not in q:
         raise errors.missing_authentication_token()
     if q.get("X-Amz-Algorithm") != ALGORITHM:
@@ -223,7 +230,7 @@ def _extract(request: SignedRequest, headers: dict[str, list[str]]) -> _Auth:
         raise errors.incomplete_signature(
             f"X-Amz-Expires must be between 1 and {MAX_PRESIGN_EXPIRES} seconds")
     signed_pairs = [(k, v) for k, v in pairs
-                    if unquote_to_bytes(k) != b"X-Amz-Signature"]
+                    if _decode_component(k) != b"X-Amz-Signature"]
     return _Auth(q["X-Amz-Credential"], q["X-Amz-SignedHeaders"], q["X-Amz-Signature"],
                  q["X-Amz-Date"], expires, signed_pairs)
 

@@ -104,7 +104,7 @@ def test_botocore_serialized_valid_input_is_accepted(operation):
     serializer = create_serializer("json")
     validator = ParamValidator()
 
-    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
     @given(valid_strategy(op_model.input_shape))
     def check(params):
         assert not validator.validate(params, op_model.input_shape).has_errors()
@@ -118,7 +118,7 @@ def test_botocore_serialized_valid_input_is_accepted(operation):
 def test_arbitrary_json_only_raises_ecr_error(operation):
     shape = _input_shape(operation)
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.one_of(JSON, valid_strategy(shape, fuzz=True)))
     def check(params):
         try:
