@@ -146,10 +146,11 @@ def delete_repository_policy(registry, repo: Repository) -> str | None:
 
 
 def put_lifecycle_policy(registry, repo: Repository, text: str) -> Repository:
-    """PutLifecyclePolicy: a valid lifecycle policy (LifecyclePolicyInvalid otherwise)."""
-    from crossreg.services.lifecycle_policy import validate_lifecycle_policy
+    """PutLifecyclePolicy: a valid lifecycle policy (crossreg.lifecycle.policy's
+    LifecyclePolicyError otherwise), stored byte for byte."""
+    from crossreg.lifecycle.policy import parse_policy
 
-    validate_lifecycle_policy(text)
+    parse_policy(text)
     return registry.update_repository(repo.key, lifecycle_policy_text=text,
                                       lifecycle_policy_updated_at=time.time())
 
