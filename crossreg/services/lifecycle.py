@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, insert, select, update
 
@@ -70,14 +71,22 @@ def save_preview(db: Database, repo: Repository, policy_text: str, status: str,
                                    result=json.dumps(results), created_at=time.time()))
 
 
-def load_preview(db: Database, repo: Repository) -> tuple[str, str, list[dict]] | None:
-    """(policy text, status, results) of the repository's latest preview, if any."""
+@dataclass(frozen=True)
+class Preview:
+    policy_text: str
+    status: str
+    results: list[dict]
+    created_at: float
+
+
+def load_preview(db: Database, repo: Repository) -> Preview | None:
+    """The repository's latest lifecycle policy preview, if any."""
     p = s.lifecycle_previews
     with db.read() as c:
         row = c.execute(select(p).where(p.c.repository_id == repo.id)).first()
     if row is None:
         return None
-    return row.policy_text, row.status, json.loads(row.result or "[]")
+    return Preview(row.policy_text, row.status, json.loads(row.result or "[]"), row.created_at)
 
 
 # ------------------------------------------------------------------ evaluation bookkeeping
