@@ -43,6 +43,17 @@ SECURITY_HEADERS = {
 }
 
 
+_REVOKED = "console_signed_out:"
+
+
+def select_revoked():
+    from sqlalchemy import select
+
+    from crossreg.metadata import schema as s
+
+    return select(s.settings.c.key, s.settings.c.value).where(s.settings.c.key.startswith(_REVOKED))
+
+
 class Forbidden(Exception):
     """A request the console refuses (bad CSRF token, foreign origin)."""
 
@@ -62,6 +73,31 @@ class Console:
                                 duration=format_duration)
         self.secure_cookies = core.settings.public_scheme == "https"
         self._failures: dict[str, list[float]] = {}
+
+    # ---------------------------------------------------------------- signed-out sessions
+    # Session cookies are self-contained; signing out records the session id until the cookie
+    # would have expired anyway, so a copy of a signed-out cookie is refused by every process.
+    def revoke(self, session: sess.Session) -> None:
+        from sqlalchemy import delete, insert
+
+        from crossreg.metadata import schema as s
+
+        now = time.time()
+        with self.core.db.write() as c:
+            for key, value in c.execute(select_revoked()).all():
+                if float(value) < now:
+                    c.execute(delete(s.settings).where(s.settings.c.key == key))
+            c.execute(delete(s.settings).where(s.settings.c.key == _REVOKED + session.session_id))
+            c.execute(insert(s.settings).values(key=_REVOKED + session.session_id, value=str(session.expires_at)))
+
+    def is_revoked(self, session: sess.Session) -> bool:
+        from sqlalchemy import select
+
+        from crossreg.metadata import schema as s
+
+        with self.core.db.read() as c:
+            return c.execute(select(s.settings.c.key).where(
+                s.settings.c.key == _REVOKED + session.session_id)).first() is not None
 
     def regions(self) -> list[str]:
         st = self.core.settings
@@ -180,7 +216,8 @@ def page(console: Console, handler: Callable[[Ctx], Response], *, auth: bool = T
         session = signer.session(request.cookies.get(sess.SESSION_COOKIE))
         if session is not None:
             acct = await run_in_threadpool(console.core.accounts.by_access_key, session.access_key_id)
-            if acct is None or acct.account_id != session.account_id:
+            if (acct is None or acct.account_id != session.account_id
+                    or await run_in_threadpool(console.is_revoked, session)):
                 session = None
                 new_cookies.append((sess.SESSION_COOKIE, None, {}))
         if session is not None:

@@ -20,6 +20,9 @@ from crossreg.services.models import RepoKey, Repository
 PAGE_SIZE = 20
 IMAGE_PAGE_SIZE = 50
 TABS = ("images", "permissions", "lifecycle", "details")
+# Config media types of ordinary images: their artifact type says nothing more.
+IMAGE_CONFIG_TYPES = ("application/vnd.oci.image.config.v1+json",
+                      "application/vnd.docker.container.image.v1+json")
 
 
 def routes(route):
@@ -105,7 +108,8 @@ def repository_detail(ctx: Ctx) -> Response:
     if tab not in TABS:
         tab = "images"
     context = {"repo": repo, "tab": tab, "uri": ctx.core.repository_uri(repo.account_id, repo.region, repo.name),
-               "images": [], "next_after": None, "error": None, "text": None}
+               "images": [], "next_after": None, "error": None, "text": None,
+               "image_config_types": IMAGE_CONFIG_TYPES}
     if tab == "images":
         after = ctx.request.query_params.get("after") or None
         records = ctx.core.registry.list_images(repo, after=after, limit=IMAGE_PAGE_SIZE + 1)

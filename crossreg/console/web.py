@@ -65,6 +65,7 @@ def signin(ctx: Ctx) -> Response:
 
 
 def signout(ctx: Ctx) -> Response:
+    ctx.console.revoke(ctx.session)
     ctx.cookies.append((sess.SESSION_COOKIE, None, {}))
     return ctx.redirect(url("/signin"), "signin.signed_out")
 
