@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from typing import AsyncIterator
 from urllib.parse import quote, urlencode
 
@@ -194,7 +195,11 @@ class OciApi:
                    "Content-Length": str(manifest.manifest_size)}
         if request.method == "HEAD":
             return Response(b"", headers=headers, media_type=manifest.media_type)
-        await run_in_threadpool(self.reg.record_pull, repo, manifest.digest)
+        # lastRecordedPullTime moves at most hourly, so only a pull that will move it needs the
+        # write transaction (and a thread hop): every other GET stays read-only.
+        last = manifest.last_pulled_at
+        if last is None or last < time.time() - 3600:
+            await run_in_threadpool(self.reg.record_pull, repo, manifest.digest)
         return Response(manifest.content, headers=headers, media_type=manifest.media_type)
 
     async def put_manifest(self, request: Request, caller: Caller, key: RepoKey, reference: str) -> Response:
