@@ -1,5 +1,5 @@
-"""Background work inside a server (or `crossreg worker`) process: replication workers and
-event delivery. Work is claimed from the database, so any number of processes can run this."""
+"""Background work inside a server (or `crossreg worker`) process: replication workers, event
+delivery and lifecycle policies. Work is claimed from the database, so any number of processes can run this."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from crossreg.replication.engine import ReplicationEngine
 log = logging.getLogger("crossreg.replication")
 
 POLL_SECONDS = 0.5  # how soon work pushed through *another* process is noticed
+LIFECYCLE_CHECK_SECONDS = 60.0
 
 
 class BackgroundRunner:
@@ -39,7 +40,8 @@ class BackgroundRunner:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._tasks = [asyncio.create_task(self._replicate_forever()),
-                       asyncio.create_task(self._deliver_events_forever())]
+                       asyncio.create_task(self._deliver_events_forever()),
+                       asyncio.create_task(self._expire_images_forever())]
 
     async def stop(self) -> None:
         self._stopping = True
@@ -74,6 +76,23 @@ class BackgroundRunner:
             except Exception:  # e.g. database briefly unavailable: keep the loop alive
                 log.exception("replication loop error; retrying")
                 await asyncio.sleep(1)
+
+    async def _expire_images_forever(self) -> None:
+        """Lifecycle policies: ECR applies them within 24 hours; crossreg checks every minute
+        and runs each repository's policy at most hourly (crossreg.lifecycle.runner)."""
+        from crossreg.lifecycle.runner import run_due
+
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            try:
+                expired = await loop.run_in_executor(self._pool, run_due, self.core)
+                if expired:
+                    log.info("lifecycle policies expired %s images", expired)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("lifecycle run failed; retrying later")
+            await asyncio.sleep(LIFECYCLE_CHECK_SECONDS)
 
     async def _deliver_events_forever(self) -> None:
         loop = asyncio.get_running_loop()
