@@ -49,6 +49,8 @@ class Crossreg:
 def build(settings: Settings, *, migrate: bool = True) -> Crossreg:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
+    # Alembic reports every step at INFO; crossreg's own log says what matters.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     if migrate:
         db.migrate()
     store = open_blob_store(settings.resolved_storage_url)
