@@ -174,7 +174,7 @@ class Ctx:
         q = self.request.url.query
         return self.request.url.path + (f"?{q}" if q else "")
 
-    def redirect(self, location: str, flash_key: str | None = None, kind: str = "success",
+    def redirect(self, location: str, flash_key: str | None = None, kind: str = "success", /,
                  **params: Any) -> RedirectResponse:
         if flash_key:
             value = self.console.signer.sign("flash", {"k": flash_key, "p": params, "c": kind,

@@ -23,7 +23,7 @@ class Translator:
         self.lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
         self._strings = catalogue(self.lang)
 
-    def __call__(self, key: str, **params) -> str:
+    def __call__(self, key: str, /, **params) -> str:
         text = self._strings[key]  # a missing key is a bug: the catalogue test finds them all
         return text.format(**params) if params else text
 
