@@ -117,7 +117,10 @@ def test_unknown_operation(server, provider):
 def test_modeled_but_unimplemented_operation_names_itself(server, provider):
     ecr = server.boto3(provider)
     err = client_error(ecr.start_image_scan, repositoryName="x1", imageId={"imageTag": "latest"})
-    assert error_of(err) == ("ValidationException", "The operation StartImageScan is not supported by crossreg")
+    code, message = error_of(err)
+    assert code == "ValidationException"
+    assert message.startswith("The operation StartImageScan is not supported by crossreg: ")
+    assert "scan" in message.split(": ", 1)[1]  # and says why
     assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
