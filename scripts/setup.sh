@@ -10,6 +10,8 @@ need_apt=()
 if [ "$mode" = "test" ]; then
   command -v skopeo >/dev/null || need_apt+=(skopeo)
   command -v chromium >/dev/null || need_apt+=(chromium)
+  # A CJK font, so the Chinese console pages in the browser tests' screenshots are legible.
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_apt+=(fonts-wqy-microhei)
   command -v docker-registry >/dev/null || need_apt+=(docker-registry)
   [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
 fi

@@ -183,7 +183,8 @@ def registry_password(server: Server, account: Account) -> str:
     from crossreg.auth.tokens import TokenSigner, server_secret
     from crossreg.metadata.db import Database
 
-    db = Database(f"sqlite:///{(server.data_dir / 'crossreg.db').resolve()}")
+    db = Database(server.env.get("CROSSREG_DATABASE_URL")
+                  or f"sqlite:///{(server.data_dir / 'crossreg.db').resolve()}")
     try:
         return TokenSigner(server_secret(db)).issue(account.account_id)[0]
     finally:

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def core(seed_server):
     """The installation's own service layer, to check what was (not) stored."""
-    c = build(Settings(data_dir=seed_server.data_dir), migrate=False)
+    c = build(Settings(data_dir=seed_server.data_dir,
+                       database_url=seed_server.env.get("CROSSREG_DATABASE_URL")), migrate=False)
     yield c
     c.db.dispose()
 
