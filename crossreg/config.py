@@ -20,6 +20,9 @@ class Settings:
     database_url: str | None = field(default_factory=lambda: _env("DATABASE_URL"))
     # Blob storage; default: content-addressed files in the data dir.
     storage_url: str | None = field(default_factory=lambda: _env("STORAGE_URL"))
+    # Blob GETs answer 307 to a pre-signed URL of the object store (S3 storage only), as ECR
+    # and Distribution do; HEAD and the blob's metadata are still served here.
+    s3_redirect: bool = field(default_factory=lambda: _env("S3_REDIRECT", "0") == "1")
     # Host name clients use to reach this server (repositoryUri, proxyEndpoint). Defaults to
     # host:port, which stock clients can reach on this machine with no DNS changes.
     public_host: str | None = field(default_factory=lambda: _env("PUBLIC_HOST"))

@@ -1,4 +1,5 @@
 import shutil
+import tempfile
 
 import pytest
 
@@ -32,3 +33,26 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.skip(f"{name} is not installed (scripts/setup.sh installs it)")
     return path
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3-compatible object store for this test session: Ceph's radosgw on a one-node Ceph
+    cluster of our own (tests/support/s3server.py). Skips if Ceph is not installed."""
+    from tests.support.s3server import CephS3Server, missing_binaries
+
+    missing = missing_binaries()
+    if missing:
+        pytest.skip(f"Ceph is not installed (missing {', '.join(missing)}; scripts/setup.sh installs it)")
+    # A short path: the daemons' unix sockets live there.
+    server = CephS3Server(tempfile.mkdtemp(prefix="crossreg-s3-"))
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(s3_server) -> str:
+    """A bucket of the test object store; tests keep apart by key prefixes of their own."""
+    return s3_server.create_bucket("crossreg-test")

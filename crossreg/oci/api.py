@@ -243,6 +243,10 @@ class OciApi:
         _check_digest(digest)
         repo = await self._repo(caller, key, "ecr:GetDownloadUrlForLayer")
         size = await run_in_threadpool(self.reg.blob_size, repo, digest)
+        if request.method == "GET" and self.app.settings.s3_redirect:
+            redirect = await self._blob_redirect(digest)
+            if redirect is not None:
+                return redirect
         headers = {**API_VERSION_HEADER, "Docker-Content-Digest": digest, "Accept-Ranges": "bytes",
                    "Content-Type": "application/octet-stream"}
         start, end = 0, size - 1
@@ -262,6 +266,16 @@ class OciApi:
             return Response(b"", status_code=status, headers=headers)
         return StreamingResponse(_iterate_in_thread(self.reg.read_blob, digest, start, length),
                                  status_code=status, headers=headers)
+
+    async def _blob_redirect(self, digest: str) -> Response | None:
+        """With CROSSREG_S3_REDIRECT=1, as ECR and Distribution do: send the client to a
+        pre-signed URL of the object store (clients re-send their Range header there) instead
+        of streaming the bytes through this server. None when the store has no such URL."""
+        location = await run_in_threadpool(self.app.store.locate_blob, digest)
+        if location is None or not location.url:
+            return None
+        return Response(b"", status_code=307, headers={
+            **API_VERSION_HEADER, "Docker-Content-Digest": digest, "Location": location.url})
 
     async def delete_blob(self, caller: Caller, key: RepoKey, digest: str) -> Response:
         _check_digest(digest)
