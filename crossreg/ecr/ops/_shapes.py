@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from crossreg.ecr import errors
 from crossreg.ecr import pagination
 from crossreg.ecr.registry import OpContext
 from crossreg.services.models import ImageRecord, Repository
@@ -59,6 +60,14 @@ def config_media_type(content: bytes) -> str | None:
         return None
     media_type = config.get("mediaType") if isinstance(config, dict) else None
     return media_type if isinstance(media_type, str) else None
+
+
+def reject_paging_with(params: dict, selector: str) -> None:
+    """ECR refuses nextToken/maxResults together with an explicit list (repositoryNames,
+    imageIds): a listing is either paged or selected, never both."""
+    for field in ("nextToken", "maxResults"):
+        if field in params:
+            raise errors.invalid_parameter(field, f"{field} cannot be used when {selector} are specified")
 
 
 class Pager:

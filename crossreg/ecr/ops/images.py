@@ -79,9 +79,7 @@ def describe_images(ctx: OpContext, params: dict) -> dict:
     repo = ctx.repository(params)
     image_ids = params.get("imageIds")
     if image_ids is not None:
-        for field in ("nextToken", "maxResults"):
-            if field in params:
-                raise errors.invalid_parameter(field, f"{field} cannot be used when imageIds are specified")
+        shapes.reject_paging_with(params, "imageIds")
         digests = []
         for image_id in image_ids:
             try:

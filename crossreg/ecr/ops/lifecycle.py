@@ -9,6 +9,7 @@ the time it was started, computed synchronously, so it is COMPLETE as soon as it
 from __future__ import annotations
 
 from crossreg.ecr import errors
+from crossreg.ecr.ops import _shapes as shapes
 from crossreg.ecr.ops._shapes import Pager
 from crossreg.ecr.registry import OpContext, operation
 from crossreg.lifecycle import runner
@@ -100,9 +101,7 @@ def get_lifecycle_policy_preview(ctx: OpContext, params: dict) -> dict:
     repo = ctx.repository(params)
     image_ids = params.get("imageIds")
     if image_ids is not None:
-        for field in ("nextToken", "maxResults"):
-            if field in params:
-                raise errors.invalid_parameter(field, f"{field} cannot be used when imageIds are specified")
+        shapes.reject_paging_with(params, "imageIds")
     preview = store.load_preview(ctx.core.db, repo)
     if preview is None:
         raise _preview_not_found(repo)

@@ -84,10 +84,7 @@ def create_repository(ctx: OpContext, params: dict) -> dict:
 def describe_repositories(ctx: OpContext, params: dict) -> dict:
     names = params.get("repositoryNames")
     if names is not None:
-        for field in ("nextToken", "maxResults"):
-            if field in params:
-                raise errors.invalid_parameter(
-                    field, f"{field} cannot be used when repositoryNames are specified")
+        shapes.reject_paging_with(params, "repositoryNames")
         found, seen = [], set()
         for name in names:
             if name not in seen:  # a name given twice is described once
