@@ -45,12 +45,34 @@ class EventDispatcher:
         self._client = httpx.Client(timeout=5) if webhook_url else None
 
     def deliver_pending(self, limit: int = 200) -> int:
-        """Send undelivered events; an event whose webhook delivery fails stays pending."""
-        with self.db.read() as c:
-            rows = c.execute(select(s.events.c.id, s.events.c.body).where(
-                s.events.c.delivered_at.is_(None)).order_by(s.events.c.id).limit(limit)).all()
+        """Send undelivered events; an event whose webhook delivery fails stays pending.
+
+        Every process runs this loop. On PostgreSQL the events being delivered are row-locked
+        (`FOR UPDATE SKIP LOCKED`) until they are marked delivered, so several processes never
+        deliver the same event twice; SQLite serves one process."""
+        q = select(s.events.c.id, s.events.c.body).where(
+            s.events.c.delivered_at.is_(None)).order_by(s.events.c.id).limit(limit)
+        if self.db.is_sqlite:
+            with self.db.read() as c:
+                rows = c.execute(q).all()
+            delivered = self._send(rows)
+            if delivered:
+                with self.db.write() as c:
+                    c.execute(update(s.events).where(s.events.c.id.in_(delivered)).values(delivered_at=time.time()))
+            return len(delivered)
+        with self.db.write(serialize=False) as c:
+            rows = c.execute(q.with_for_update(skip_locked=True)).all()
+            delivered = self._send(rows)
+            if delivered:
+                c.execute(update(s.events).where(s.events.c.id.in_(delivered)).values(delivered_at=time.time()))
+            return len(delivered)
+
+    def _send(self, rows, budget_seconds: float = 30.0) -> list[int]:
         delivered = []
+        deadline = time.monotonic() + budget_seconds  # bounded: the rows stay locked meanwhile
         for event_id, body in rows:
+            if time.monotonic() > deadline:
+                break
             if self._client is not None:
                 try:
                     resp = self._client.post(self.webhook_url, content=body,
@@ -63,7 +85,4 @@ class EventDispatcher:
                     break
             log.info("event %s", body)
             delivered.append(event_id)
-        if delivered:
-            with self.db.write() as c:
-                c.execute(update(s.events).where(s.events.c.id.in_(delivered)).values(delivered_at=time.time()))
-        return len(delivered)
+        return delivered

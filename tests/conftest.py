@@ -1,9 +1,16 @@
+import os
 import shutil
 import tempfile
 
 import pytest
 
 from tests.support.server import new_server
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "engine_specific: picks its database engines itself (PostgreSQL, multi-process, "
+        "GC tests), so scripts/test.sh leaves it out of the suite's second pass on PostgreSQL")
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +40,27 @@ def require_tool(name: str) -> str:
     if path is None:
         pytest.skip(f"{name} is not installed (scripts/setup.sh installs it)")
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url():
+    """A PostgreSQL server for the tests that need one: the one scripts/test.sh started, else a
+    throw-away server of this session's own. Skips only if none can be started."""
+    from tests.support.postgres import ENV_URL, PostgresCluster, find_bindir
+
+    if os.environ.get(ENV_URL):
+        yield os.environ[ENV_URL]
+        return
+    if find_bindir() is None:
+        pytest.skip("PostgreSQL is not installed (scripts/setup.sh installs it)")
+    cluster = PostgresCluster(tempfile.mkdtemp(prefix="crossreg-pg-"))
+    try:
+        cluster.start()
+    except Exception as exc:
+        cluster.destroy()
+        pytest.skip(f"PostgreSQL could not be started: {exc}")
+    yield cluster.url
+    cluster.destroy()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ crossreg servers (one per region, each with its own database and storage)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 
 import pytest
@@ -18,21 +17,12 @@ pytestmark = pytest.mark.integration
 
 
 def tasks(server) -> list[dict]:
-    db = sqlite3.connect(server.data_dir / "crossreg.db")
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute("select * from replication_tasks order by id")]
-    finally:
-        db.close()
+    return server.sql("select * from replication_tasks order by id")
 
 
 def replication_events(server) -> list[dict]:
-    db = sqlite3.connect(server.data_dir / "crossreg.db")
-    try:
-        rows = db.execute("select body from events where detail_type = 'ECR Replication Action'").fetchall()
-        return [json.loads(r[0]) for r in rows]
-    finally:
-        db.close()
+    rows = server.sql("select body from events where detail_type = 'ECR Replication Action'")
+    return [json.loads(r["body"]) for r in rows]
 
 
 def test_kill_9_with_pending_and_half_done_replications_resumes_exactly_once(tmp_path):
@@ -58,11 +48,8 @@ def test_kill_9_with_pending_and_half_done_replications_resumes_exactly_once(tmp
     finally:
         srv.kill()  # kill -9
     # One task was mid-copy when its worker died: leased to a process that no longer exists.
-    db = sqlite3.connect(srv.data_dir / "crossreg.db")
-    db.execute("update replication_tasks set status='IN_PROGRESS', lease_owner='dead-worker', attempts=1, "
-               "lease_expires_at=? where id = (select min(id) from replication_tasks)", (time.time() + 2,))
-    db.commit()
-    db.close()
+    srv.sql("update replication_tasks set status='IN_PROGRESS', lease_owner='dead-worker', attempts=1, "
+            "lease_expires_at=:t where id = (select min(id) from replication_tasks)", {"t": time.time() + 2})
 
     srv.env.pop("CROSSREG_EMBEDDED_WORKERS")
     srv.start()

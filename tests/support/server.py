@@ -48,6 +48,29 @@ class Server:
     process: subprocess.Popen | None = None
     log_path: Path | None = None
     accounts: dict[str, Account] = field(default_factory=dict)
+    # Extra `crossreg serve` options, e.g. ["--workers", "2"].
+    serve_args: list[str] = field(default_factory=list)
+
+    @property
+    def database_url(self) -> str:
+        """The metadata database this server uses (its own, fresh one in PostgreSQL mode)."""
+        return self.env.get("CROSSREG_DATABASE_URL") or f"sqlite:///{self.data_dir / 'crossreg.db'}"
+
+    def sql(self, query: str, params: dict | None = None) -> list[dict]:
+        """Rows of a query on the server's metadata database (SQLite or PostgreSQL), as dicts;
+        `:name` placeholders take `params`. For tests that inspect or tamper with state."""
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+
+        from crossreg.metadata.db import engine_url
+
+        engine = create_engine(engine_url(self.database_url), poolclass=NullPool)
+        try:
+            with engine.begin() as conn:
+                result = conn.execute(text(query), params or {})
+                return [dict(r._mapping) for r in result] if result.returns_rows else []
+        finally:
+            engine.dispose()
 
     @property
     def url(self) -> str:
@@ -74,7 +97,7 @@ class Server:
         self.log_path = self.data_dir / "server.log"
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [*CROSSREG, "serve", "--port", str(self.port)], env=self.env, stdout=log,
+            [*CROSSREG, "serve", "--port", str(self.port), *self.serve_args], env=self.env, stdout=log,
             stderr=subprocess.STDOUT, cwd=REPO_ROOT, start_new_session=True)
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -133,4 +156,19 @@ def new_server(tmp_path: Path, **env: str) -> Server:
     data_dir.mkdir(parents=True, exist_ok=True)
     server_env = {**os.environ, "CROSSREG_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1",
                   "CROSSREG_LOG_LEVEL": "WARNING", **env}
+    if "CROSSREG_DATABASE_URL" not in env and os.environ.get("CROSSREG_TEST_DATABASE") == "postgresql":
+        # PostgreSQL mode (scripts/test.sh's second pass): every server gets a fresh database.
+        server_env["CROSSREG_DATABASE_URL"] = fresh_postgres_database()
     return Server(data_dir=data_dir, port=free_port(), env=server_env)
+
+
+def fresh_postgres_database() -> str:
+    """The URL of a new, empty database on the test PostgreSQL server (see tests/support/postgres.py)."""
+    import pytest
+
+    from tests.support.postgres import ENV_URL, create_database
+
+    admin_url = os.environ.get(ENV_URL)
+    if not admin_url:
+        pytest.skip(f"no test PostgreSQL server ({ENV_URL} is unset; scripts/test.sh starts one)")
+    return create_database(admin_url)
