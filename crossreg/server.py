@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -14,12 +15,17 @@ from starlette.routing import Mount, Route
 from crossreg import metrics
 from crossreg.app import Crossreg, build
 from crossreg.config import Settings
+from crossreg.metadata.db import DatabaseUnavailable
 from crossreg.oci.api import OciApi
+from crossreg.storage.base import StorageUnavailable
 
 log = logging.getLogger("crossreg.server")
 
 
 def create_app(core: Crossreg | None = None, settings: Settings | None = None) -> Starlette:
+    if not logging.getLogger().handlers:  # a worker process of `serve --workers N`
+        logging.basicConfig(level=os.environ.get("CROSSREG_LOG_LEVEL", "INFO").upper(),
+                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
     core = core or build(settings or Settings())
     oci = OciApi(core)
     routes = [
@@ -61,10 +67,18 @@ def create_app(core: Crossreg | None = None, settings: Settings | None = None) -
                 await background.stop()
             core.db.dispose()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
+        DatabaseUnavailable: _temporarily_unavailable, StorageUnavailable: _temporarily_unavailable})
     app.state.core = core
     app.add_middleware(metrics.MetricsMiddleware)
     return app
+
+
+async def _temporarily_unavailable(request: Request, exc: Exception) -> Response:
+    """Routes without an error format of their own (console, peer protocol, layer downloads):
+    a database or storage outage is a 503 with Retry-After, not a 500."""
+    return PlainTextResponse(f"{exc}; retry later", status_code=503,
+                             headers={"Retry-After": str(getattr(exc, "retry_after_seconds", 5))})
 
 
 async def _metrics(request: Request) -> Response:

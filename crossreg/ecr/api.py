@@ -33,7 +33,9 @@ from crossreg.ecr import registry as ops
 from crossreg.ecr.errors import EcrError
 from crossreg.ecr.ops.layers import DownloadTokenInvalid, verify_download_token
 from crossreg.ecr.registry import OpContext
+from crossreg.metadata.db import DatabaseUnavailable
 from crossreg.services import errors as e
+from crossreg.storage.base import StorageUnavailable
 
 log = logging.getLogger("crossreg.ecr")
 
@@ -132,6 +134,9 @@ def _to_ecr_error(exc: Exception, operation: str, params: dict, caller: Caller |
         return _service_error(exc, operation, params, caller)
     if isinstance(exc, ClientDisconnect):
         return errors.serialization_error("The request body was not received completely")
+    if isinstance(exc, (DatabaseUnavailable, StorageUnavailable)):
+        log.warning("request %s: %s: %s", request_id, operation, exc)
+        return temporarily_unavailable(exc)
     # A bug, not the client's fault. The log line has the request id the client was given; it
     # never includes request bodies or headers (signatures, policy texts, layer data).
     log.exception("request %s: %s by %s failed", request_id, operation,
@@ -191,12 +196,21 @@ def _service_error(err: e.RegistryError, operation: str, params: dict, caller: C
     return EcrError("InvalidParameterException", str(err))
 
 
+def temporarily_unavailable(exc: Exception) -> EcrError:
+    """The metadata database or blob storage is down for a while: ECR's ServerException with
+    status 503 and Retry-After. botocore and the AWS CLI retry 503s by themselves."""
+    return EcrError("ServerException", f"The service is temporarily unavailable ({exc}). Retry the request.",
+                    http_status=503, retry_after=getattr(exc, "retry_after_seconds", 5))
+
+
 def _error_response(err: EcrError, request_id: str) -> Response:
     body = {"__type": err.code, "message": err.message}
     body.update(_modeled_error_fields(err))
+    headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": err.code}
+    if err.extra.get("retry_after"):
+        headers["Retry-After"] = str(err.extra["retry_after"])
     return Response(json.dumps(body, separators=(",", ":")).encode(), status_code=err.http_status,
-                    media_type=protocol.CONTENT_TYPE,
-                    headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": err.code})
+                    media_type=protocol.CONTENT_TYPE, headers=headers)
 
 
 def _modeled_error_fields(err: EcrError) -> dict:

@@ -29,6 +29,8 @@ from crossreg.oci.errors import OciError
 from crossreg.services import errors as e
 from crossreg.services.models import RepoKey, Repository
 from crossreg.services.policies import policies_for, registry_policy
+from crossreg.metadata.db import DatabaseUnavailable
+from crossreg.storage.base import StorageUnavailable
 
 API_VERSION_HEADER = {"Docker-Distribution-Api-Version": "registry/2.0"}
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -47,6 +49,14 @@ _MANIFEST_TYPES = ",".join([
     "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.docker.distribution.manifest.list.v2+json"])
+
+
+def temporarily_unavailable(err: Exception) -> Response:
+    """The metadata database or blob storage is down for a while: 503 with Retry-After, which
+    clients (docker, containerd, skopeo) retry; nothing was changed."""
+    seconds = getattr(err, "retry_after_seconds", 5)
+    return _error(OciError("UNAVAILABLE", f"{err}; retry in a few seconds", status=503),
+                  {"Retry-After": str(seconds)})
 
 
 def _error(err: OciError, extra_headers: dict | None = None) -> Response:
@@ -77,6 +87,8 @@ class OciApi:
             return _error(OciError("DENIED", str(err), status=403))
         except e.RegistryError as err:
             return _error(_map_domain_error(err))
+        except (DatabaseUnavailable, StorageUnavailable) as err:
+            return temporarily_unavailable(err)
 
     def _challenge(self, request: Request) -> str:
         realm = f"{self.app.settings.public_scheme}://{request.headers.get('host', self.app.public_host())}/"
