@@ -252,6 +252,12 @@ class RegistryService:
             self._link(c, repo.id, digest)
 
     def _record_blob(self, c: Connection, digest: str, size: int) -> None:
+        # Checked inside the (serialised) write transaction: the garbage collector deletes a
+        # blob's row and its content in one such transaction (crossreg/gc.py), so content that
+        # an upload found already stored (and therefore dropped its own copy of) may have been
+        # collected since. Then the upload fails here rather than record a blob without bytes.
+        if self.store.blob_size(digest) is None:
+            raise e.BlobNotFound(digest)
         if c.execute(select(s.blobs.c.digest).where(s.blobs.c.digest == digest)).first() is None:
             c.execute(insert(s.blobs).values(digest=digest, size=size, created_at=time.time()))
 
