@@ -1,12 +1,21 @@
-"""Prometheus metrics shared by all subsystems (one registry per process)."""
+"""Prometheus metrics shared by all subsystems.
+
+One process: one in-memory registry. Several processes (`crossreg serve --workers N`, and
+`crossreg worker` processes on the same host): prometheus_client's multiprocess mode. When
+PROMETHEUS_MULTIPROC_DIR is set (serve sets it for its workers), every process writes its samples
+to files there and /metrics, whichever process answers it, reports counters and histograms summed
+over all processes, and gauges as the most recent value any process set.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 http_requests = Counter("crossreg_http_requests_total", "HTTP requests served",
                         ["api", "method", "status"], registry=REGISTRY)
@@ -16,7 +25,7 @@ http_latency = Histogram("crossreg_http_request_seconds", "HTTP request latency"
 ecr_operations = Counter("crossreg_ecr_operations_total", "ECR API operations", ["operation", "outcome"],
                          registry=REGISTRY)
 replication_queue_depth = Gauge("crossreg_replication_queue_depth", "Replication tasks not yet finished",
-                                ["status"], registry=REGISTRY)
+                                ["status"], registry=REGISTRY, multiprocess_mode="mostrecent")
 replication_latency = Histogram("crossreg_replication_latency_seconds", "Push to COMPLETE latency",
                                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
                                 registry=REGISTRY)
@@ -27,6 +36,12 @@ replication_results = Counter("crossreg_replication_results_total", "Finished re
 
 
 def render() -> tuple[bytes, str]:
+    if MULTIPROCESS:
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 

@@ -40,6 +40,8 @@ def serve(host, port, data_dir, database_url, storage_url, domain, public_host, 
                          public_host=public_host)
     from crossreg.app import build
 
+    if workers > 1:
+        _prepare_workers(settings, workers)
     build(settings).db.dispose()  # migrate once before workers start
     # Settings travel to worker processes through the environment.
     os.environ.update({"CROSSREG_DATA_DIR": str(settings.data_dir), "CROSSREG_HOST": host,
@@ -52,6 +54,21 @@ def serve(host, port, data_dir, database_url, storage_url, domain, public_host, 
     uvicorn.run("crossreg.server:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False, loop="uvloop", http="httptools",
                 timeout_keep_alive=30)
+
+
+def _prepare_workers(settings, workers: int) -> None:
+    """Several API processes share one database and one blob store, so the embedded SQLite
+    database (one process) is refused; metrics switch to prometheus_client's multiprocess mode."""
+    if settings.resolved_database_url.startswith("sqlite"):
+        raise click.UsageError(
+            f"--workers {workers} needs PostgreSQL (--database-url postgresql://user@host/db or "
+            "CROSSREG_DATABASE_URL): the embedded SQLite database serves one process. "
+            "See docs/deployment.md.")
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="crossreg-metrics-")
+    os.environ.setdefault("CROSSREG_LOG_LEVEL", logging.getLevelName(logging.getLogger().level))
 
 
 @main.group()
@@ -93,10 +110,12 @@ def accounts_list(data_dir, database_url) -> None:
 from crossreg.cli.replication import replication  # noqa: E402
 from crossreg.cli.worker import worker  # noqa: E402
 from crossreg.cli.demo import demo  # noqa: E402
+from crossreg.cli.gc import gc  # noqa: E402
 
 main.add_command(replication)
 main.add_command(worker)
 main.add_command(demo)
+main.add_command(gc)
 
 if __name__ == "__main__":
     sys.exit(main())
