@@ -56,7 +56,8 @@ _POLICY = [
 def policy_error(t: Translator, reason: str) -> Message:
     key, params = _match(_POLICY, reason)
     if key:
-        return Message(t(key, **params), reason)
+        # The parser's own words stay available for JSON syntax errors (what it expected).
+        return Message(t(key, **params), reason if key.startswith("policy.err.json") else None)
     return Message(t("policy.err.other"), reason)
 
 
