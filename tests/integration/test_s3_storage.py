@@ -1,0 +1,173 @@
+"""A real crossreg server on S3 storage (CROSSREG_STORAGE_URL=s3://...; Ceph's radosgw, see
+tests/support/s3server.py): skopeo pushes and pulls, a chunked upload continued by a second
+crossreg process on the same database and bucket, blob downloads redirected to pre-signed URLs,
+and replication within the server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import uuid
+
+import httpx
+import pytest
+
+from tests.conftest import require_tool
+from tests.integration.test_replication_seed import REPO, aws_json, owner_policy, seed_rule, skopeo_copy, wait_status
+from tests.support.images import build_image_layout
+from tests.support.server import Server, free_port, new_server
+
+pytestmark = pytest.mark.integration
+REGION = "us-east-1"
+MiB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def prefix() -> str:
+    return f"registry-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory, s3_server, s3_bucket, prefix):
+    """crossreg on S3, blob GETs redirected to pre-signed URLs. The URLs name the object store
+    `localhost` while crossreg is 127.0.0.1, as two hosts would be: clients then do not send
+    their registry credentials along to the object store."""
+    server = new_server(tmp_path_factory.mktemp("crossreg-s3"), **s3_server.env(),
+                        CROSSREG_STORAGE_URL=f"s3://{s3_bucket}/{prefix}", CROSSREG_S3_REDIRECT="1",
+                        CROSSREG_S3_PRESIGN_ENDPOINT_URL=f"http://localhost:{s3_server.port}")
+    server.create_account("provider", "111111111111")
+    server.create_account("owner", "222222222222")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def peer(srv):
+    """A second crossreg process on the same database and bucket, streaming blobs itself."""
+    env = {**srv.env, "CROSSREG_S3_REDIRECT": "0", "CROSSREG_EMBEDDED_WORKERS": "0"}
+    server = Server(data_dir=srv.data_dir, port=free_port(), env=env, accounts=dict(srv.accounts))
+    server.start()
+    yield server
+    server.stop()
+
+
+def stored_objects(s3_server, bucket: str, prefix: str) -> dict[str, int]:
+    client = s3_server.client()
+    found = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+        for obj in page.get("Contents", ()):
+            found[obj["Key"][len(prefix) + 1:]] = obj["Size"]
+    return found
+
+
+def assert_no_upload_leftovers(s3_server, bucket: str, prefix: str) -> None:
+    assert not [k for k in stored_objects(s3_server, bucket, prefix) if k.startswith("uploads/")]
+    assert not s3_server.client().list_multipart_uploads(Bucket=bucket, Prefix=prefix + "/").get("Uploads")
+
+
+def skopeo_pull(server, account, repo: str, tag: str, out) -> dict:
+    require_tool("skopeo")
+    subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--src-creds",
+                    f"AWS:{server.password(account)}",
+                    f"docker://{server.host}/{account.account_id}/{REGION}/{repo}:{tag}", f"oci:{out}:x"],
+                   check=True, capture_output=True, text=True)
+    return json.loads((out / "index.json").read_text())
+
+
+def assert_pulled(out, image) -> None:
+    for digest in image.blob_digests:
+        data = (out / "blobs" / "sha256" / digest.split(":")[1]).read_bytes()
+        assert "sha256:" + hashlib.sha256(data).hexdigest() == digest
+
+
+def test_skopeo_push_and_pull(srv, peer, s3_server, s3_bucket, prefix, tmp_path):
+    provider = srv.accounts["provider"]
+    srv.boto3(provider).create_repository(repositoryName="on-s3")
+    # layers of 7 MiB: each is stored as a multipart segment, then composed
+    image = build_image_layout(tmp_path / "img", tag="v1", layers=2, layer_size=7 * MiB, seed=21)
+    skopeo_copy(srv, provider, image.ref, f"docker://{srv.host}/{provider.account_id}/{REGION}/on-s3:v1")
+
+    stored = stored_objects(s3_server, s3_bucket, prefix)
+    for digest, data in image.blobs.items():
+        assert stored[f"blobs/sha256/{digest.split(':')[1]}"] == len(data)
+    assert_no_upload_leftovers(s3_server, s3_bucket, prefix)
+
+    # pulled through pre-signed URLs from one process, streamed by the other
+    for server, name in ((srv, "redirected"), (peer, "streamed")):
+        index = skopeo_pull(server, provider, "on-s3", "v1", tmp_path / name)
+        assert index["manifests"][0]["digest"] == image.manifest_digest
+        assert_pulled(tmp_path / name, image)
+
+
+def test_chunked_upload_continued_by_another_process(srv, peer, s3_server, s3_bucket, prefix):
+    provider = srv.accounts["provider"]
+    srv.boto3(provider).create_repository(repositoryName="chunked")
+    path = f"/v2/{provider.account_id}/{REGION}/chunked"
+    data = hashlib.sha256(b"chunked").digest() * (9 * MiB // 32) + b"tail"
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    chunks = [data[:3 * MiB], data[3 * MiB:7 * MiB], data[7 * MiB:7 * MiB + 10], data[7 * MiB + 10:]]
+    auth = srv.basic_auth(provider)
+    octets = {"Content-Type": "application/octet-stream"}
+    with httpx.Client(base_url=srv.url, headers=auth, timeout=60) as a, \
+            httpx.Client(base_url=peer.url, headers=auth, timeout=60) as b:
+        location = a.post(f"{path}/blobs/uploads/").headers["Location"]
+        offset = 0
+        for i, chunk in enumerate(chunks[:-1]):
+            client = (a, b)[i % 2]  # each chunk on the other process
+            r = client.patch(location, content=chunk, headers={
+                **octets, "Content-Range": f"{offset}-{offset + len(chunk) - 1}"})
+            assert r.status_code == 202, r.text
+            offset += len(chunk)
+            assert r.headers["Range"] == f"0-{offset - 1}"
+            location = r.headers["Location"]
+        assert a.get(location).headers["Range"] == f"0-{offset - 1}"
+        r = b.put(location, params={"digest": digest}, content=chunks[-1], headers=octets)
+        assert r.status_code == 201, r.text
+        assert_no_upload_leftovers(s3_server, s3_bucket, prefix)
+
+        # GET on the redirecting process: 307 to a pre-signed URL of the object store
+        r = a.get(f"{path}/blobs/{digest}")
+        assert r.status_code == 307 and r.headers["Docker-Content-Digest"] == digest
+        assert r.headers["Location"].startswith(f"http://localhost:{s3_server.port}/")
+        fetched = httpx.get(r.headers["Location"])
+        assert fetched.status_code == 200 and fetched.content == data
+        # a client following the redirect with a Range gets the range from the object store
+        r = a.get(f"{path}/blobs/{digest}", headers={"Range": "bytes=100-199"}, follow_redirects=True)
+        assert r.status_code == 206 and r.content == data[100:200]
+        # HEAD stays on crossreg
+        r = a.head(f"{path}/blobs/{digest}")
+        assert r.status_code == 200 and r.headers["Content-Length"] == str(len(data))
+
+        # the other process streams from S3, ranges included
+        r = b.get(f"{path}/blobs/{digest}")
+        assert r.status_code == 200 and r.content == data
+        r = b.get(f"{path}/blobs/{digest}", headers={"Range": f"bytes={5 * MiB}-{5 * MiB + 99}"})
+        assert r.status_code == 206 and r.content == data[5 * MiB:5 * MiB + 100]
+        # a blob of another repository is not reachable through this one, redirect or not
+        srv.boto3(provider).create_repository(repositoryName="other")
+        other = f"/v2/{provider.account_id}/{REGION}/other"
+        assert a.get(f"{other}/blobs/{digest}").status_code == 404
+
+
+def test_replication_within_the_server(srv, s3_server, s3_bucket, prefix, tmp_path):
+    provider, owner = srv.accounts["provider"], srv.accounts["owner"]
+    aws_json(srv, provider, "create-repository", "--repository-name", REPO)
+    aws_json(srv, provider, "put-replication-configuration", "--replication-configuration",
+             seed_rule(owner.account_id))
+    aws_json(srv, owner, "put-registry-policy", "--policy-text",
+             owner_policy(provider.account_id, owner.account_id))
+    image = build_image_layout(tmp_path / "img", tag="latest_eif", layers=3, layer_size=2 * MiB, seed=22)
+    skopeo_copy(srv, provider, image.ref, f"docker://{srv.host}/{provider.account_id}/{REGION}/{REPO}:latest_eif")
+    statuses = wait_status(srv, provider, REPO, image.manifest_digest)
+    assert statuses == [{"region": REGION, "registryId": owner.account_id, "status": "COMPLETE"}]
+
+    index = skopeo_pull(srv, owner, REPO, "latest_eif", tmp_path / "pulled")
+    assert index["manifests"][0]["digest"] == image.manifest_digest
+    assert_pulled(tmp_path / "pulled", image)
+    # one storage: the replica shares the provider's objects
+    stored = stored_objects(s3_server, s3_bucket, prefix)
+    for digest in image.blob_digests:
+        assert f"blobs/sha256/{digest.split(':')[1]}" in stored
+    assert_no_upload_leftovers(s3_server, s3_bucket, prefix)
