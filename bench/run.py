@@ -55,14 +55,14 @@ FULL = Plan("full", blob_size=512 * MiB, chunk_size=16 * MiB, reps=3, small_blob
             manifest_requests=4000, request_time_limit=20.0, concurrency=(1, 8, 64),
             skopeo_layers=5, skopeo_layer_size=32 * MiB, skopeo_reps=3,
             replication_pushers=8, replication_per_pusher=25, drain_tasks=1000)
-SHORT = Plan("short", blob_size=32 * MiB, chunk_size=4 * MiB, reps=1, small_blobs=64,
-             manifest_requests=128, request_time_limit=2.0, concurrency=(1, 8, 64),
+SHORT = Plan("short", blob_size=32 * MiB, chunk_size=4 * MiB, reps=1, small_blobs=48,
+             manifest_requests=96, request_time_limit=1.0, concurrency=(1, 8, 64),
              skopeo_layers=3, skopeo_layer_size=1 * MiB, skopeo_reps=1,
-             replication_pushers=8, replication_per_pusher=2, drain_tasks=40)
+             replication_pushers=8, replication_per_pusher=2, drain_tasks=32)
 
 # Every row the JSON carries (the CI test checks that each one is there).
 ROW_IDS = (
-    ["blob_push_monolithic", "blob_push_chunked", "blob_pull", "blob_peak_rss"]
+    ["blob_push_monolithic", "blob_push_chunked", "blob_pull", "blob_peak_rss", "blob_rss_growth"]
     + [f"small_blob_push_c{c}" for c in (1, 8, 64)]
     + [f"manifest_get_c{c}" for c in (1, 8, 64)]
     + [f"manifest_head_c{c}" for c in (1, 8, 64)]
@@ -190,7 +190,8 @@ def section_large_blobs(res: Results, plan: Plan, work: Path, targets: dict, lim
         for kind in ("mono", "chunked"):
             blob = work / f"blob-{kind}-{rep}.bin"
             digest = wl.make_blob_file(blob, plan.blob_size)
-            for name, t in targets.items():
+            for name in _order(list(targets), rep):
+                t = targets[name]
                 t.prepare_repository("large")
                 if kind == "mono":
                     s = measured(name, wl.push_monolithic, t, "large", blob, digest)
@@ -200,7 +201,8 @@ def section_large_blobs(res: Results, plan: Plan, work: Path, targets: dict, lim
                 last_digest[name] = digest
             blob.unlink()
     for rep in range(plan.reps):
-        for name, t in targets.items():
+        for name in _order(list(targets), rep):
+            t = targets[name]
             timings[name]["pull"].append(measured(name, wl.pull_blob, t, "large", last_digest[name], plan.blob_size))
 
     def rate(name, kind):
@@ -219,19 +221,43 @@ def section_large_blobs(res: Results, plan: Plan, work: Path, targets: dict, lim
             peak["distribution"], better="lower",
             rss_before_mib={n: rss[n]["before"] / MiB for n in targets},
             cpu_seconds_per_gb={n: cpu[n] / (plan.blob_size * plan.reps * 3 / 1e9) for n in targets})
+    growth = {n: max(0.0, (rss[n]["peak"] - rss[n]["before"]) / MiB) for n in targets}
+    res.add("blob_rss_growth", "server RSS growth during large-blob runs", "MiB", growth["crossreg"],
+            growth["distribution"], better="lower",
+            note="peak minus the RSS before the first large-blob request; flat in blob size when "
+                 "it does not grow with --short's 32 MiB vs the full run's 512 MiB")
+
+
+ROUNDS = 4  # request-rate cells alternate between the servers (A B B A A B B A) to cancel drift
+
+
+def _order(names: list[str], r: int) -> list[str]:
+    return names if r % 2 == 0 else names[::-1]
+
+
+def _combine(runs: list[dict]) -> dict:
+    done = sum(r["count"] for r in runs)
+    seconds = sum(r["seconds"] for r in runs)
+    return {"count": done, "errors": sum(r["errors"] for r in runs), "seconds": seconds,
+            "per_second": done / seconds if seconds else 0.0,
+            "rounds_per_second": [round(r["per_second"], 1) for r in runs]}
 
 
 def section_small_blobs(res: Results, plan: Plan, targets: dict) -> None:
-    print(f"\n== small blobs: {plan.small_blobs} pushes of 1 KiB (POST + PUT each) ==")
+    print(f"\n== small blobs: {plan.small_blobs} pushes of 1 KiB (POST + PUT each), in {ROUNDS} "
+          "alternating rounds ==")
+    per_round = -(-plan.small_blobs // ROUNDS)
     for c in plan.concurrency:
-        out = {}
+        runs: dict[str, list] = {n: [] for n in targets}
         for name, t in targets.items():
             t.prepare_repository(f"small-c{c}")
-            out[name] = wl.small_blob_pushes(t, f"small-c{c}", plan.small_blobs, c,
-                                             time_limit=plan.request_time_limit * 6)
+        for r in range(ROUNDS):
+            for name in _order(list(targets), r):
+                runs[name].append(wl.small_blob_pushes(targets[name], f"small-c{c}", per_round, c,
+                                                       time_limit=plan.request_time_limit * 6 / ROUNDS))
+        out = {n: _combine(runs[n]) for n in targets}
         res.add(f"small_blob_push_c{c}", f"small-blob pushes, concurrency {c}", "pushes/s",
-                out["crossreg"]["per_second"], out["distribution"]["per_second"],
-                runs={n: out[n] for n in targets})
+                out["crossreg"]["per_second"], out["distribution"]["per_second"], runs=out)
 
 
 def section_manifests(res: Results, plan: Plan, targets: dict) -> None:
@@ -242,13 +268,17 @@ def section_manifests(res: Results, plan: Plan, targets: dict) -> None:
         t.prepare_repository("manifests")
         with wl.client(t) as c:
             wl.push_small_image(c, t, "manifests", "v1", manifest, blobs)
+    per_round = -(-plan.manifest_requests // ROUNDS)
     for method in ("GET", "HEAD"):
         for c in plan.concurrency:
-            out = {name: wl.manifest_requests(t, "manifests", "v1", method, plan.manifest_requests, c,
-                                              plan.request_time_limit) for name, t in targets.items()}
+            runs: dict[str, list] = {n: [] for n in targets}
+            for r in range(ROUNDS):
+                for name in _order(list(targets), r):
+                    runs[name].append(wl.manifest_requests(targets[name], "manifests", "v1", method, per_round,
+                                                           c, plan.request_time_limit / ROUNDS))
+            out = {n: _combine(runs[n]) for n in targets}
             res.add(f"manifest_{method.lower()}_c{c}", f"manifest {method}, concurrency {c}", "req/s",
-                    out["crossreg"]["per_second"], out["distribution"]["per_second"],
-                    runs={n: out[n] for n in targets})
+                    out["crossreg"]["per_second"], out["distribution"]["per_second"], runs=out)
 
 
 def section_skopeo(res: Results, plan: Plan, work: Path, targets: dict) -> None:
@@ -258,11 +288,13 @@ def section_skopeo(res: Results, plan: Plan, work: Path, targets: dict) -> None:
           f"(median of {plan.skopeo_reps}) ==")
     push, pull = {n: [] for n in targets}, {n: [] for n in targets}
     for rep in range(plan.skopeo_reps):
-        for name, t in targets.items():
+        for name in _order(list(targets), rep):
+            t = targets[name]
             t.prepare_repository(f"skopeo-{rep}")
             push[name].append(wl.skopeo_push(t, layout, f"skopeo-{rep}"))
     for rep in range(plan.skopeo_reps):
-        for name, t in targets.items():
+        for name in _order(list(targets), rep):
+            t = targets[name]
             pull[name].append(wl.skopeo_pull(t, "skopeo-0", work / f"skopeo-out-{name}"))
             sv.remove(work / f"skopeo-out-{name}")
     sv.remove(layout)

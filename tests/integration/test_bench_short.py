@@ -33,6 +33,9 @@ def test_short_benchmark_writes_every_row(tmp_path):
     rows = {r["id"]: r for r in data["rows"]}
     assert sorted(rows) == sorted(ROW_IDS)
     for row_id, row in rows.items():
+        if row_id == "blob_rss_growth":  # may be zero: memory flat in blob size
+            assert row["crossreg"] >= 0 and row["distribution"] >= 0
+            continue
         assert isinstance(row["crossreg"], (int, float)) and math.isfinite(row["crossreg"]) and row["crossreg"] > 0, row
         if row_id.startswith(("replication_", "limit_")):
             assert row["distribution"] is None
