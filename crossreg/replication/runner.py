@@ -74,7 +74,7 @@ class BackgroundRunner:
             except asyncio.CancelledError:
                 raise
             except Exception:  # e.g. database briefly unavailable: keep the loop alive
-                log.exception("replication loop error; retrying")
+                _log_failure("replication loop error; retrying")
                 await asyncio.sleep(1)
 
     async def _expire_images_forever(self) -> None:
@@ -91,7 +91,7 @@ class BackgroundRunner:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("lifecycle run failed; retrying later")
+                _log_failure("lifecycle run failed; retrying later")
             await asyncio.sleep(LIFECYCLE_CHECK_SECONDS)
 
     async def _deliver_events_forever(self) -> None:
@@ -105,5 +105,18 @@ class BackgroundRunner:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("event delivery error; retrying")
+                _log_failure("event delivery error; retrying")
             await asyncio.sleep(1.0)
+
+
+def _log_failure(message: str) -> None:
+    """A database outage is expected now and then (one line, no traceback); anything else is
+    logged with its traceback."""
+    import sys
+
+    from crossreg.metadata.db import DatabaseUnavailable
+
+    if isinstance(sys.exc_info()[1], DatabaseUnavailable):
+        log.warning("%s: %s", message, sys.exc_info()[1])
+    else:
+        log.exception(message)
