@@ -13,6 +13,11 @@ if [ "$mode" = "test" ]; then
   # A CJK font, so the Chinese console pages in the browser tests' screenshots are legible.
   [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_apt+=(fonts-wqy-microhei)
   command -v docker-registry >/dev/null || need_apt+=(docker-registry)
+  # Ceph's radosgw (S3) on a one-node cluster that the S3 storage tests start themselves
+  # (tests/support/s3server.py); no system service is enabled or started.
+  for tool in ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw ceph:ceph-common; do
+    command -v "${tool%%:*}" >/dev/null || need_apt+=("${tool##*:}")
+  done
   [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then

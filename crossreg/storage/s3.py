@@ -1,16 +1,17 @@
 """Blob storage in an S3 bucket: Amazon S3 or any S3-compatible object store (Ceph RGW, MinIO...).
 
-Selected by a storage URL `s3://bucket[/prefix]`. Everything else comes from the environment,
-read once when the store is opened:
+Selected by a storage URL `s3://bucket[/prefix]`; the bucket must exist. The client is
+botocore's (the low-level client of boto3). Everything else comes from the environment, read
+once when the store is opened:
 
     AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL   endpoint of an S3-compatible service (default: AWS)
     AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN, AWS_PROFILE, instance
-                                            roles: boto3's usual credential chain)
+                                            roles: the AWS SDK's usual credential chain)
     AWS_REGION, AWS_DEFAULT_REGION          region to sign for (default us-east-1)
-    AWS_MAX_ATTEMPTS, AWS_RETRY_MODE        boto3 retries (default: 3 attempts, "standard")
-    AWS_REQUEST_CHECKSUM_CALCULATION        boto3's flexible checksums; crossreg defaults it to
-                                            "when_required", which every S3-compatible server
-                                            accepts (set "when_supported" on Amazon S3)
+    AWS_MAX_ATTEMPTS, AWS_RETRY_MODE        retries (default: 3 attempts, "standard")
+    AWS_REQUEST_CHECKSUM_CALCULATION        the SDK's flexible checksums; crossreg defaults it to
+                                            "when_required", which S3-compatible servers
+                                            accept (set "when_supported" on Amazon S3)
     CROSSREG_S3_ADDRESSING_STYLE            path | virtual | auto (default: path with a custom
                                             endpoint, auto on Amazon S3)
     CROSSREG_S3_PRESIGN_ENDPOINT_URL        endpoint written into pre-signed URLs, when clients
@@ -54,7 +55,8 @@ UploadPartCopy when it is large).
 
 Commit. `commit_upload` composes the segments into the final key with one multipart upload
 whose parts are server-side copies of the segments (UploadPartCopy; the invariant makes every
-part but the last at least 5 MiB), or one CopyObject for a single segment. Completion is atomic,
+part but the last at least 5 MiB), or one CopyObject for a single segment. (S3 allows 10,000
+parts: an upload may have that many segments, so at least 50 GiB, more with larger requests.) Completion is atomic,
 so the blob key never holds a partial blob; the caller commits only after it verified the
 digest. If the blob already exists, committing just drops the upload (content addressing), so
 commits are idempotent. The segments are deleted afterwards; a crash in between leaves only
@@ -64,7 +66,7 @@ those of its upload, `abort_stale_multipart_uploads` all old ones under the pref
 lifecycle rule (AbortIncompleteMultipartUpload) is a good idea in production.
 
 Reads stream GetObject bodies (with a Range for partial reads) chunk by chunk. Connection
-failures, timeouts and 5xx answers (after boto3's retries) raise `StorageUnavailable`, which the
+failures, timeouts and 5xx answers (after the client's retries) raise `StorageUnavailable`, which the
 HTTP layers answer with 503 and Retry-After.
 """
 
@@ -103,7 +105,7 @@ class _Segment:
 
 
 def _unavailable(exc: BaseException) -> bool:
-    """Whether a boto3 error means "the object store is not there right now"."""
+    """Whether a botocore (boto3) error means "the object store is not there right now"."""
     from botocore import exceptions as be
 
     if isinstance(exc, (be.ConnectionError, be.HTTPClientError, be.IncompleteReadError,
@@ -587,8 +589,9 @@ class _BodyIterator:
 
 
 def make_client(endpoint_url: str | None = None):
-    """A boto3 S3 client configured from the environment (see the module docstring)."""
-    import boto3
+    """An S3 client configured from the environment (see the module docstring): botocore's,
+    the client boto3 is built on (and a dependency of crossreg already)."""
+    import botocore.session
     from botocore.config import Config
 
     env = os.environ
@@ -608,8 +611,8 @@ def make_client(endpoint_url: str | None = None):
     if not env.get("AWS_RESPONSE_CHECKSUM_VALIDATION"):
         options["response_checksum_validation"] = "when_required"
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
-    session = boto3.session.Session()
-    return session.client("s3", endpoint_url=endpoint, region_name=region, config=Config(**options))
+    session = botocore.session.get_session()
+    return session.create_client("s3", endpoint_url=endpoint, region_name=region, config=Config(**options))
 
 
 __all__ = ["S3BlobStore", "S3UploadWriter", "make_client"]
