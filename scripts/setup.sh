@@ -14,7 +14,7 @@ if [ "$mode" = "test" ]; then
   [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_apt+=(fonts-wqy-microhei)
   command -v docker-registry >/dev/null || need_apt+=(docker-registry)
   # Ceph's radosgw (S3) on a one-node cluster that the S3 storage tests start themselves
-  # (tests/support/s3server.py); no system service is enabled or started.
+  # (tests/support/s3server.py) in a directory of their own; the packaged services stay unused.
   for tool in ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw ceph:ceph-common; do
     command -v "${tool%%:*}" >/dev/null || need_apt+=("${tool##*:}")
   done
