@@ -5,7 +5,6 @@ repository policy and lifecycle policy writes."""
 from __future__ import annotations
 
 import re
-import time
 
 from crossreg.domain.names import validate_repository_name
 from crossreg.services.errors import RegistryError
@@ -147,16 +146,19 @@ def delete_repository_policy(registry, repo: Repository) -> str | None:
 
 def put_lifecycle_policy(registry, repo: Repository, text: str) -> Repository:
     """PutLifecyclePolicy: a valid lifecycle policy (crossreg.lifecycle.policy's
-    LifecyclePolicyError otherwise), stored byte for byte."""
+    LifecyclePolicyError otherwise), stored byte for byte by the lifecycle service."""
     from crossreg.lifecycle.policy import parse_policy
+    from crossreg.services.lifecycle import set_lifecycle_policy
 
     parse_policy(text)
-    return registry.update_repository(repo.key, lifecycle_policy_text=text,
-                                      lifecycle_policy_updated_at=time.time())
+    return set_lifecycle_policy(registry, repo.key, text)
 
 
 def delete_lifecycle_policy(registry, repo: Repository) -> str | None:
+    """Remove the lifecycle policy; returns the removed text (None if there was none)."""
+    from crossreg.services.lifecycle import set_lifecycle_policy
+
     if not repo.lifecycle_policy_text:
         return None
-    registry.update_repository(repo.key, lifecycle_policy_text=None, lifecycle_policy_updated_at=None)
+    set_lifecycle_policy(registry, repo.key, None)
     return repo.lifecycle_policy_text
