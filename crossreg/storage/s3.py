@@ -514,7 +514,7 @@ class S3UploadWriter:
         self._ensure_multipart()
         number = len(self._parts) + 1
         result = self._store._call("upload_part", Key=self._key, UploadId=self._mpu,
-                                   PartNumber=number, Body=bytes(self._buf))
+                                   PartNumber=number, Body=self._buf)
         self._parts.append({"PartNumber": number, "ETag": result["ETag"]})
         self._buf = bytearray()
 
@@ -523,7 +523,7 @@ class S3UploadWriter:
         if not self._dirty:
             return
         if self._mpu is None and self._copy is None:
-            self._store._call("put_object", Key=self._key, Body=bytes(self._buf))
+            self._store._call("put_object", Key=self._key, Body=self._buf)
         else:
             self._ensure_multipart()
             if self._buf:
