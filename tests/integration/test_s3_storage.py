@@ -1,13 +1,15 @@
 """A real crossreg server on S3 storage (CROSSREG_STORAGE_URL=s3://...; Ceph's radosgw, see
 tests/support/s3server.py): skopeo pushes and pulls, a chunked upload continued by a second
 crossreg process on the same database and bucket, blob downloads redirected to pre-signed URLs,
-and replication within the server."""
+replication within the server, and kill -9 in the middle of a chunk."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import subprocess
+import time
 import uuid
 
 import httpx
@@ -171,3 +173,48 @@ def test_replication_within_the_server(srv, s3_server, s3_bucket, prefix, tmp_pa
     for digest in image.blob_digests:
         assert f"blobs/sha256/{digest.split(':')[1]}" in stored
     assert_no_upload_leftovers(s3_server, s3_bucket, prefix)
+
+
+def test_kill_9_mid_chunk_keeps_acknowledged_bytes(tmp_path, s3_server, s3_bucket):
+    """A server killed while a large chunk streams into a multipart upload: after a restart the
+    upload holds exactly the acknowledged bytes, continues, and commits the right blob; the
+    crashed writer's multipart upload is cleaned up by the commit."""
+    prefix = f"crash-{uuid.uuid4().hex[:10]}"
+    server = new_server(tmp_path, **s3_server.env(), CROSSREG_STORAGE_URL=f"s3://{s3_bucket}/{prefix}")
+    provider = server.create_account("provider", "111111111111")
+    server.start()
+    path = f"/v2/{provider.account_id}/{REGION}/crash"
+    octets = {"Content-Type": "application/octet-stream"}
+    try:
+        server.boto3(provider).create_repository(repositoryName="crash")
+        auth = server.basic_auth(provider)
+        first = hashlib.sha256(b"first").digest() * (6 * MiB // 32)
+        with httpx.Client(base_url=server.url, headers=auth, timeout=60) as client:
+            location = client.post(f"{path}/blobs/uploads/").headers["Location"]
+            r = client.patch(location, content=first, headers=octets)
+            assert r.headers["Range"] == f"0-{len(first) - 1}"
+            location = r.headers["Location"]
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall((f"PATCH {location} HTTP/1.1\r\nHost: {server.host}\r\n"
+                      f"Authorization: {auth['Authorization']}\r\nContent-Type: application/octet-stream\r\n"
+                      f"Content-Length: {32 * MiB}\r\n\r\n").encode() + b"x" * (20 * MiB))
+        s3 = s3_server.client()
+        deadline = time.time() + 30
+        while not s3.list_multipart_uploads(Bucket=s3_bucket, Prefix=prefix + "/").get("Uploads"):
+            assert time.time() < deadline, "the server never started sending parts"
+            time.sleep(0.1)
+        server.kill()
+        sock.close()
+        server.start()
+        rest = b"rest" * 1000
+        with httpx.Client(base_url=server.url, headers=server.basic_auth(provider), timeout=60) as client:
+            status = client.get(location)
+            assert status.status_code == 204 and status.headers["Range"] == f"0-{len(first) - 1}"
+            digest = "sha256:" + hashlib.sha256(first + rest).hexdigest()
+            r = client.put(location, params={"digest": digest}, content=rest, headers=octets)
+            assert r.status_code == 201, r.text
+            r = client.get(f"{path}/blobs/{digest}")
+            assert r.status_code == 200 and r.content == first + rest
+        assert_no_upload_leftovers(s3_server, s3_bucket, prefix)
+    finally:
+        server.stop()
