@@ -10,72 +10,19 @@ from crossreg.auth.access import AccessDenied
 from crossreg.ecr import errors
 from crossreg.ecr.ops import _shapes as shapes
 from crossreg.ecr.registry import OpContext, operation
-from crossreg.services.models import RepositorySettings
-
-MAX_TAGS = 50  # ECR's resource tag quota
-_EXCLUSION_MODES = ("IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION")
-
-
-def check_tag_mutability(mode: str, filters: list[dict] | None) -> list[dict]:
-    """The exclusion filters to store for `mode`: required by the *_WITH_EXCLUSION modes and
-    meaningless (so refused, rather than silently dropped) for the others."""
-    if mode in _EXCLUSION_MODES:
-        if not filters:
-            raise errors.EcrError(
-                "InvalidParameterException",
-                f"ImageTagMutabilityExclusionFilters can't be null when imageTagMutability is set as {mode}")
-        return [{"filterType": f["filterType"], "filter": f["filter"]} for f in filters]
-    if filters:
-        raise errors.EcrError(
-            "InvalidParameterException",
-            f"ImageTagMutabilityExclusionFilters can't be set when imageTagMutability is set as {mode}")
-    return []
-
-
-def check_resource_tags(tags: list[dict]) -> list[dict]:
-    """The model puts no limits on tags; ECR enforces AWS's tagging rules itself."""
-    if len(tags) > MAX_TAGS:
-        raise errors.EcrError("TooManyTagsException",
-                              f"A resource can have at most {MAX_TAGS} tags; {len(tags)} were given")
-    seen = set()
-    for tag in tags:
-        key, value = tag["Key"], tag["Value"]
-        if not 1 <= len(key) <= 128:
-            raise errors.EcrError("InvalidTagParameterException",
-                                  "Tag keys must be between 1 and 128 characters long")
-        if len(value) > 256:
-            raise errors.EcrError("InvalidTagParameterException",
-                                  "Tag values must be at most 256 characters long")
-        if key.lower().startswith("aws:"):
-            raise errors.EcrError("InvalidTagParameterException",
-                                  "Tag keys starting with 'aws:' are reserved for AWS use")
-        if key in seen:
-            raise errors.EcrError("InvalidTagParameterException", f"Duplicate tag key '{key}'")
-        seen.add(key)
-    return [{"Key": t["Key"], "Value": t["Value"]} for t in tags]
-
+from crossreg.services import repository_settings
 
 @operation("CreateRepository", cross_account=True)
 def create_repository(ctx: OpContext, params: dict) -> dict:
     key = ctx.repo_key(params)
     ctx.authorize(key)  # another registry: only if its registry policy grants ecr:CreateRepository
-    mode = params.get("imageTagMutability", "MUTABLE")
-    exclusions = check_tag_mutability(mode, params.get("imageTagMutabilityExclusionFilters"))
     encryption = params.get("encryptionConfiguration") or {"encryptionType": "AES256"}
-    kms_key = encryption.get("kmsKey")
-    if encryption["encryptionType"] == "AES256" and kms_key:
-        raise errors.invalid_parameter(
-            "encryptionConfiguration", "KMS key must not be specified when the encryption type is AES256")
-    if encryption["encryptionType"] != "AES256" and not kms_key:
-        kms_key = f"arn:aws:kms:{key.region}:{key.account_id}:alias/aws/ecr"  # the AWS managed key
-    settings = RepositorySettings(
-        tag_mutability=mode,
-        tag_mutability_exclusions=exclusions,
-        scan_on_push=bool((params.get("imageScanningConfiguration") or {}).get("scanOnPush", False)),
-        encryption_type=encryption["encryptionType"],
-        kms_key=kms_key,
-        resource_tags=check_resource_tags(params.get("tags") or []),
-    )
+    settings = repository_settings.new_repository_settings(
+        key, tag_mutability=params.get("imageTagMutability", "MUTABLE"),
+        exclusion_filters=params.get("imageTagMutabilityExclusionFilters"),
+        scan_on_push=(params.get("imageScanningConfiguration") or {}).get("scanOnPush", False),
+        encryption_type=encryption["encryptionType"], kms_key=encryption.get("kmsKey"),
+        tags=params.get("tags") or [])
     repo = ctx.core.registry.create_repository(key, settings)
     return {"repository": shapes.repository(ctx, repo)}
 
@@ -124,11 +71,9 @@ def delete_repository(ctx: OpContext, params: dict) -> dict:
 @operation("PutImageTagMutability", cross_account=True)
 def put_image_tag_mutability(ctx: OpContext, params: dict) -> dict:
     repo = ctx.repository(params)
-    mode = params["imageTagMutability"]
-    exclusions = check_tag_mutability(mode, params.get("imageTagMutabilityExclusionFilters"))
     # Applies to future pushes only: tags already there stay where they point.
-    repo = ctx.core.registry.update_repository(repo.key, tag_mutability=mode,
-                                               tag_mutability_exclusions=exclusions)
+    repo = repository_settings.set_tag_mutability(ctx.core.registry, repo, params["imageTagMutability"],
+                                                  params.get("imageTagMutabilityExclusionFilters"))
     out = {"registryId": repo.account_id, "repositoryName": repo.name,
            "imageTagMutability": repo.tag_mutability}
     if repo.tag_mutability_exclusions:
@@ -139,8 +84,8 @@ def put_image_tag_mutability(ctx: OpContext, params: dict) -> dict:
 @operation("PutImageScanningConfiguration", cross_account=True)
 def put_image_scanning_configuration(ctx: OpContext, params: dict) -> dict:
     repo = ctx.repository(params)
-    scan_on_push = bool(params["imageScanningConfiguration"].get("scanOnPush", False))
-    repo = ctx.core.registry.update_repository(repo.key, scan_on_push=scan_on_push)
+    repo = repository_settings.set_scan_on_push(
+        ctx.core.registry, repo, params["imageScanningConfiguration"].get("scanOnPush", False))
     return {"registryId": repo.account_id, "repositoryName": repo.name,
             "imageScanningConfiguration": {"scanOnPush": repo.scan_on_push}}
 
@@ -166,9 +111,9 @@ def list_tags_for_resource(ctx: OpContext, params: dict) -> dict:
 def tag_resource(ctx: OpContext, params: dict) -> dict:
     repo = _tagged_repository(ctx, params["resourceArn"])
     merged = {t["Key"]: t["Value"] for t in repo.resource_tags}
-    new = check_resource_tags(params["tags"])
+    new = repository_settings.resource_tags(params["tags"])
     merged.update({t["Key"]: t["Value"] for t in new})  # a key given again takes the new value
-    tags = check_resource_tags([{"Key": k, "Value": v} for k, v in merged.items()])
+    tags = repository_settings.resource_tags([{"Key": k, "Value": v} for k, v in merged.items()])
     ctx.core.registry.update_repository(repo.key, resource_tags=tags)
     return {}
 
