@@ -58,7 +58,9 @@ whose parts are server-side copies of the segments (UploadPartCopy; the invarian
 part but the last at least 5 MiB), or one CopyObject for a single segment. (S3 allows 10,000
 parts: an upload may have that many segments, so at least 50 GiB, more with larger requests.) Completion is atomic,
 so the blob key never holds a partial blob; the caller commits only after it verified the
-digest. If the blob already exists, committing just drops the upload (content addressing), so
+digest. Given the verified size (`commit_upload(id, digest, size)`, optional), only that many
+bytes are composed, the last segment copied by range, so bytes stored past it (never
+acknowledged) cannot end up in the blob. If the blob already exists, committing just drops the upload (content addressing), so
 commits are idempotent. The segments are deleted afterwards; a crash in between leaves only
 garbage that `delete_upload` (the garbage collector's abandoned-upload step) removes.
 Multipart uploads left by crashed writers cost storage until aborted: `delete_upload` aborts
@@ -325,27 +327,36 @@ class S3BlobStore:
 
         return generate()
 
-    def commit_upload(self, upload_id: str, digest: str) -> int:
+    def commit_upload(self, upload_id: str, digest: str, size: int | None = None) -> int:
+        """Turn the upload into the blob `digest`; with `size`, only its first `size` bytes (the
+        ones the caller verified: bytes stored past them were never acknowledged)."""
         key = self._blob_key(digest)
         existing = self._head(key)
         if existing is not None:  # same content already stored: content addressing makes this safe
             self.delete_upload(upload_id)
             return int(existing["ContentLength"])
         chain = self._chain(self._segments(upload_id))
-        size = chain[-1].end if chain else 0
-        if not chain:  # a zero-byte upload that never wrote a segment
+        end = chain[-1].end if chain else 0
+        if size is None:
+            size = end
+        elif size > end:
+            raise UploadNotFound(upload_id)
+        # (segment, bytes of it) that make up the blob
+        pieces = [(seg, min(seg.size, size - seg.start)) for seg in chain if seg.start < size]
+        if not pieces:  # a zero-byte upload
             self._call("put_object", Key=key, Body=b"")
-        elif len(chain) == 1:
-            self._call("copy_object", Key=key, CopySource={"Bucket": self.bucket, "Key": chain[0].key})
+        elif len(pieces) == 1 and pieces[0][1] == pieces[0][0].size:
+            self._call("copy_object", Key=key, CopySource={"Bucket": self.bucket, "Key": pieces[0][0].key})
         else:
-            if len(chain) > MAX_PARTS:
+            if len(pieces) > MAX_PARTS:
                 raise ValueError(f"upload {upload_id} has more than {MAX_PARTS} segments")
             upload = self._call("create_multipart_upload", Key=key)["UploadId"]
             try:
                 parts = []
-                for number, seg in enumerate(chain, start=1):
+                for number, (seg, length) in enumerate(pieces, start=1):
+                    extra = {} if length == seg.size else {"CopySourceRange": f"bytes=0-{length - 1}"}
                     result = self._call("upload_part_copy", Key=key, UploadId=upload, PartNumber=number,
-                                        CopySource={"Bucket": self.bucket, "Key": seg.key})
+                                        CopySource={"Bucket": self.bucket, "Key": seg.key}, **extra)
                     parts.append({"PartNumber": number, "ETag": result["CopyPartResult"]["ETag"]})
                 self._call("complete_multipart_upload", Key=key, UploadId=upload,
                            MultipartUpload={"Parts": parts})

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError, ResponseStreamingError
 from botocore.stub import Stubber
 
-from crossreg.storage.base import StorageUnavailable, open_blob_store
+from crossreg.storage.base import StorageUnavailable, UploadNotFound, open_blob_store
 from crossreg.storage.s3 import MIN_PART_SIZE, S3BlobStore, make_client
 
 MiB = 1 << 20
@@ -226,3 +226,27 @@ def test_presigned_url_on_another_endpoint(live, s3_server, monkeypatch):
     assert httpx.get(url).content == data
     tampered = url.replace(digest_of(data)[7:], digest_of(b"other")[7:])
     assert httpx.get(tampered).status_code == 403
+
+
+@pytest.mark.parametrize("stored,verified", [(9 * MiB, 6 * MiB + 5), (9 * MiB, 3 * MiB), (300, 100), (300, 0)])
+def test_commit_only_the_verified_bytes(live, stored, verified):
+    """Bytes stored past the size the caller verified (a crash after storing a chunk, before
+    recording it) stay out of the blob when the caller passes that size."""
+    data = bytes(range(256)) * (stored // 256) + b"x" * (stored % 256)
+    upload_id = str(uuid.uuid4())
+    first = min(6 * MiB, stored)
+    for start, end in ((0, first), (first, stored)):
+        if end > start:
+            writer = live.open_upload(upload_id, start)
+            writer.write(data[start:end])
+            writer.close()
+    digest = digest_of(data[:verified])
+    assert live.commit_upload(upload_id, digest, verified) == verified
+    assert b"".join(live.read_blob(digest)) == data[:verified]
+    assert live.upload_size(upload_id) == 0
+    with pytest.raises(UploadNotFound):  # more than was stored
+        other = str(uuid.uuid4())
+        writer = live.open_upload(other, 0)
+        writer.write(b"abc")
+        writer.close()
+        live.commit_upload(other, digest_of(b"abcd"), 4)
