@@ -160,6 +160,10 @@ uploads = Table(
     Column("parts", Integer, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # Set by a completion once the content hashed to this digest, just before the bytes move to
+    # their content address: if the process dies before recording the blob, a retried
+    # completion with the same digest finishes the job (see RegistryService.complete_upload).
+    Column("verified_digest", String(160), nullable=True),
 )
 
 creation_templates = Table(

@@ -294,11 +294,13 @@ class RegistryService:
                 hasher = hashlib.sha256()
                 for chunk in _limit(self.store.read_upload(upload_id), size):
                     hasher.update(chunk)
-        try:
-            writer = self.store.open_upload(upload_id, size)
-        except StoreUploadNotFound:
-            raise e.UploadNotFound(upload_id, repo.name, repo.account_id)
-        return UploadChunk(self, repo, upload_id, size, hasher, writer)
+        def open_writer():
+            try:
+                return self.store.open_upload(upload_id, size)
+            except StoreUploadNotFound:
+                raise e.UploadNotFound(upload_id, repo.name, repo.account_id)
+
+        return UploadChunk(self, repo, upload_id, size, hasher, open_writer)
 
     def _finish_chunk(self, chunk: "UploadChunk") -> int:
         with self.db.write() as c:
@@ -311,18 +313,35 @@ class RegistryService:
         return chunk.size
 
     def complete_upload(self, repo: Repository, upload_id: str, digest: str) -> int:
-        """Verify the upload's digest, then make it the blob `digest`, linked to `repo`."""
-        size = self.upload_size(repo, upload_id)
-        hasher = self._hashes.take(upload_id, size)
-        if hasher is None:
-            hasher = hashlib.sha256()
-            for chunk in _limit(self.store.read_upload(upload_id), size):
-                hasher.update(chunk)
-        actual = _digest_string(digest, hasher, lambda: _limit(self.store.read_upload(upload_id), size))
-        if actual != digest:
-            self._hashes.put(upload_id, size, hasher)
-            raise e.DigestMismatch(digest, actual)
-        stored = self.store.commit_upload(upload_id, digest)
+        """Verify the upload's digest, then make it the blob `digest`, linked to `repo`.
+
+        Crash-safe and retryable: the verified digest is recorded before the bytes move to their
+        content address, so if the process dies between that move and recording the blob, the
+        client's retry (same digest) finds the content in place and finishes."""
+        with self.db.read() as c:
+            row = c.execute(select(s.uploads.c.size, s.uploads.c.verified_digest).where(
+                s.uploads.c.id == upload_id, s.uploads.c.repository_id == repo.id)).first()
+        if row is None:
+            raise e.UploadNotFound(upload_id, repo.name, repo.account_id)
+        size, verified = row
+        if verified == digest and self.store.upload_size(upload_id) < size:
+            stored = self.store.blob_size(digest)
+            if stored != size:
+                raise e.UploadNotFound(upload_id, repo.name, repo.account_id)
+        else:
+            hasher = self._hashes.take(upload_id, size)
+            if hasher is None:
+                hasher = hashlib.sha256()
+                for chunk in _limit(self.store.read_upload(upload_id), size):
+                    hasher.update(chunk)
+            actual = _digest_string(digest, hasher, lambda: _limit(self.store.read_upload(upload_id), size))
+            if actual != digest:
+                self._hashes.put(upload_id, size, hasher)
+                raise e.DigestMismatch(digest, actual)
+            with self.db.write(serialize=False) as c:
+                c.execute(update(s.uploads).where(s.uploads.c.id == upload_id, s.uploads.c.size == size)
+                          .values(verified_digest=digest))
+            stored = self.store.commit_upload(upload_id, digest)
         with self.db.write() as c:
             self._record_blob(c, digest, stored)
             self._link(c, repo.id, digest)
@@ -609,22 +628,32 @@ class UploadChunk:
     the database only when complete, so an interrupted request changes nothing visible."""
 
     def __init__(self, service: RegistryService, repo: Repository, upload_id: str, start: int,
-                 hasher, writer):
+                 hasher, open_writer):
         self.service, self.repo, self.upload_id = service, repo, upload_id
         self.start = self.size = start
-        self.hasher, self.writer = hasher, writer
+        self.hasher = hasher
+        # Storage is opened by the first byte: an empty body (the final PUT of a chunked upload)
+        # touches neither storage nor the database, so it also works when a completion already
+        # moved the bytes into place and died before recording them (complete_upload retries).
+        self._open_writer, self.writer = open_writer, None
 
     def write(self, data: bytes) -> None:
+        if self.writer is None:
+            self.writer = self._open_writer()
         self.writer.write(data)
         self.hasher.update(data)
         self.size += len(data)
 
     def commit(self) -> int:
+        if self.writer is None:
+            self.service._hashes.put(self.upload_id, self.size, self.hasher)
+            return self.size
         self.writer.close()
         return self.service._finish_chunk(self)
 
     def abort(self) -> None:
-        self.writer.abort()
+        if self.writer is not None:
+            self.writer.abort()
         self.service._hashes.drop(self.upload_id)
 
 
