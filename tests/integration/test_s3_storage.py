@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import require_tool
 from tests.integration.test_replication_seed import REPO, aws_json, owner_policy, seed_rule, skopeo_copy, wait_status
-from tests.support.images import build_image_layout
+from tests.support.images import build_image, build_image_layout
 from tests.support.server import Server, free_port, new_server
 
 pytestmark = pytest.mark.integration
@@ -173,6 +173,29 @@ def test_replication_within_the_server(srv, s3_server, s3_bucket, prefix, tmp_pa
     for digest in image.blob_digests:
         assert f"blobs/sha256/{digest.split(':')[1]}" in stored
     assert_no_upload_leftovers(s3_server, s3_bucket, prefix)
+
+
+def test_garbage_collection_in_the_bucket(srv, s3_server, s3_bucket, prefix):
+    """`crossreg gc` on S3 storage: a layer no manifest references is deleted from the bucket,
+    so are objects the database does not know; the images' blobs stay."""
+    s3 = s3_server.client()
+    orphan = b"an object the database never heard of"
+    orphan_key = f"blobs/sha256/{hashlib.sha256(orphan).hexdigest()}"
+    s3.put_object(Bucket=s3_bucket, Key=f"{prefix}/{orphan_key}", Body=orphan)
+    stray_upload = f"uploads/{uuid.uuid4()}/{0:016x}"
+    s3.put_object(Bucket=s3_bucket, Key=f"{prefix}/{stray_upload}", Body=b"left by a crash")
+    chunked = hashlib.sha256(b"chunked").digest() * (9 * MiB // 32) + b"tail"  # (test above)
+    chunked_key = f"blobs/sha256/{hashlib.sha256(chunked).hexdigest()}"
+    assert chunked_key in stored_objects(s3_server, s3_bucket, prefix)
+
+    report = json.loads(srv.cli("gc", "--grace-period", "0", "--list").stdout)
+    assert "sha256:" + hashlib.sha256(chunked).hexdigest() in report["digests"]
+    assert report["orphan_files_deleted"] == 2
+    stored = stored_objects(s3_server, s3_bucket, prefix)
+    assert chunked_key not in stored and orphan_key not in stored and stray_upload not in stored
+    image = build_image(layers=2, layer_size=7 * MiB, seed=21)  # pushed by the first test
+    for digest in image.blob_digests:
+        assert f"blobs/sha256/{digest.split(':')[1]}" in stored
 
 
 def test_kill_9_mid_chunk_keeps_acknowledged_bytes(tmp_path, s3_server, s3_bucket):
