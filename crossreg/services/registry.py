@@ -221,17 +221,23 @@ class RegistryService:
             linked = {r[0] for r in c.execute(select(s.repository_blobs.c.digest).where(
                 s.repository_blobs.c.repository_id == repo.id, s.repository_blobs.c.digest.in_(digests)))}
             new = sorted(stored - linked)
+            now = time.time()
+            if linked:  # refreshed, as in _link: the manifest that references them comes next
+                c.execute(update(s.repository_blobs).where(
+                    s.repository_blobs.c.repository_id == repo.id,
+                    s.repository_blobs.c.digest.in_(sorted(linked))).values(created_at=now))
             if new:
-                now = time.time()
                 c.execute(insert(s.repository_blobs), [
                     {"repository_id": repo.id, "digest": d, "created_at": now} for d in new])
             return len(new)
 
     def _link(self, c: Connection, repository_id: int, digest: str) -> None:
-        exists = c.execute(select(s.repository_blobs.c.digest).where(
+        # An existing link is refreshed: its age is what gives a client the garbage collector's
+        # grace period between uploading (or mounting) a blob and pushing its manifest.
+        res = c.execute(update(s.repository_blobs).where(
             s.repository_blobs.c.repository_id == repository_id,
-            s.repository_blobs.c.digest == digest)).first()
-        if exists is None:
+            s.repository_blobs.c.digest == digest).values(created_at=time.time()))
+        if res.rowcount == 0:
             c.execute(insert(s.repository_blobs).values(
                 repository_id=repository_id, digest=digest, created_at=time.time()))
 
