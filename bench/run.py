@@ -282,22 +282,27 @@ def section_manifests(res: Results, plan: Plan, targets: dict) -> None:
 
 
 def section_skopeo(res: Results, plan: Plan, work: Path, targets: dict) -> None:
-    layout = work / "skopeo-layout"
-    size = wl.write_layout(layout, plan.skopeo_layers, plan.skopeo_layer_size)
-    print(f"\n== skopeo copy: image of {plan.skopeo_layers} layers, {size / MB:.1f} MB "
+    # A new image (new random layers) for every push: skopeo remembers where it has seen a blob
+    # (its blob-info cache) and would mount it from an earlier repository instead of uploading.
+    layouts = [work / f"skopeo-layout-{rep}" for rep in range(plan.skopeo_reps)]
+    size = 0
+    for layout in layouts:
+        size = wl.write_layout(layout, plan.skopeo_layers, plan.skopeo_layer_size)
+    print(f"\n== skopeo copy: image of {plan.skopeo_layers} layers, {size / MB:.1f} MB, a new one per push "
           f"(median of {plan.skopeo_reps}) ==")
     push, pull = {n: [] for n in targets}, {n: [] for n in targets}
     for rep in range(plan.skopeo_reps):
         for name in _order(list(targets), rep):
             t = targets[name]
             t.prepare_repository(f"skopeo-{rep}")
-            push[name].append(wl.skopeo_push(t, layout, f"skopeo-{rep}"))
+            push[name].append(wl.skopeo_push(t, layouts[rep], f"skopeo-{rep}"))
     for rep in range(plan.skopeo_reps):
         for name in _order(list(targets), rep):
             t = targets[name]
-            pull[name].append(wl.skopeo_pull(t, "skopeo-0", work / f"skopeo-out-{name}"))
+            pull[name].append(wl.skopeo_pull(t, f"skopeo-{rep}", work / f"skopeo-out-{name}"))
             sv.remove(work / f"skopeo-out-{name}")
-    sv.remove(layout)
+    for layout in layouts:
+        sv.remove(layout)
     for row_id, label, data in (("skopeo_push", "skopeo copy oci: → registry", push),
                                 ("skopeo_pull", "skopeo copy registry → oci:", pull)):
         res.add(row_id, label, "MB/s", size / median(data["crossreg"]) / MB,
