@@ -8,7 +8,8 @@ directory of our own, every daemon runs in the foreground as our child, on free 
 Nothing of the system's Ceph (systemd units, /etc/ceph, /var/lib/ceph) is used or touched.
 Starting takes a few seconds; the S3 API then answers with the credentials of a user we create.
 
-    python -m tests.support.s3server DIR    # start one by hand; Ctrl-C stops it
+    python -m tests.support.s3server DIR    # start one by hand (prints its environment);
+                                            # Ctrl-C or SIGTERM stops it
 """
 
 from __future__ import annotations
@@ -26,6 +27,16 @@ from pathlib import Path
 import httpx
 
 BINARIES = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "monmaptool", "ceph")
+
+
+def _die_with_parent() -> None:
+    """(In the child, before exec) be killed when the test process dies, however it dies."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def missing_binaries() -> list[str]:
@@ -126,7 +137,7 @@ rgw enable usage log = false
         log = open(self.root / "log" / f"{args[0]}.out", "ab")
         self.processes.append(subprocess.Popen(
             [args[0], "-f", "-c", str(self.conf), *args[1:]], stdout=log, stderr=subprocess.STDOUT,
-            cwd=self.root, start_new_session=True))
+            cwd=self.root, start_new_session=True, preexec_fn=_die_with_parent))
 
     def start(self, timeout: float = 120) -> None:
         missing = missing_binaries()
@@ -184,18 +195,16 @@ rgw enable usage log = false
         return "\n".join(text)
 
     def stop(self) -> None:
-        for proc in reversed(self.processes):
+        """Kill the daemons at once: the cluster keeps its data in memory and is thrown away
+        (a polite shutdown can hang, e.g. radosgw waiting for a monitor that left first)."""
+        for proc in self.processes:
             if proc.poll() is None:
                 try:
-                    os.killpg(proc.pid, signal.SIGTERM)
+                    os.killpg(proc.pid, signal.SIGKILL)
                 except ProcessLookupError:
-                    continue
-        for proc in reversed(self.processes):
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                    pass
+        for proc in self.processes:
+            proc.wait()
         self.processes = []
 
 
@@ -208,10 +217,14 @@ def main(argv: list[str]) -> int:
     for name, value in server.env().items():
         print(f"export {name}={value}")
     sys.stdout.flush()
+
+    def leave(signum, frame):
+        raise SystemExit(0)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, leave)
     try:
         signal.pause()
-    except KeyboardInterrupt:
-        pass
     finally:
         server.stop()
     return 0
