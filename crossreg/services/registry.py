@@ -347,7 +347,7 @@ class RegistryService:
             with self.db.write(serialize=False) as c:
                 c.execute(update(s.uploads).where(s.uploads.c.id == upload_id, s.uploads.c.size == size)
                           .values(verified_digest=digest))
-            stored = self.store.commit_upload(upload_id, digest)
+            stored = self.store.commit_upload(upload_id, digest, size)
         with self.db.write() as c:
             self._record_blob(c, digest, stored)
             self._link(c, repo.id, digest)

@@ -48,8 +48,10 @@ class BlobStore(Protocol):
 
     def read_upload(self, upload_id: str, chunk_size: int = 1 << 20) -> Iterator[bytes]: ...
 
-    def commit_upload(self, upload_id: str, digest: str) -> int:
-        """Turn a finished upload into the blob `digest`; idempotent. Returns its size."""
+    def commit_upload(self, upload_id: str, digest: str, size: int | None = None) -> int:
+        """Turn a finished upload into the blob `digest`; idempotent. Returns its size. With
+        `size`, only the first `size` bytes become the blob (the ones the caller verified;
+        bytes stored past them were never acknowledged, e.g. a chunk cut short by a crash)."""
 
     def delete_upload(self, upload_id: str) -> None: ...
 

@@ -76,7 +76,7 @@ class FilesystemBlobStore:
             return iter(())
         return _read_file(path, 0, None, chunk_size)
 
-    def commit_upload(self, upload_id: str, digest: str) -> int:
+    def commit_upload(self, upload_id: str, digest: str, size: int | None = None) -> int:
         source = self._upload_path(upload_id)
         target = self._blob_path(digest)
         if target.exists():  # same content already stored: content addressing makes this safe
@@ -84,8 +84,10 @@ class FilesystemBlobStore:
             return target.stat().st_size
         if not source.exists():  # a zero-byte upload that never opened a writer
             source.touch()
-        fd = os.open(source, os.O_RDONLY)
+        fd = os.open(source, os.O_RDWR)
         try:
+            if size is not None and os.fstat(fd).st_size != size:
+                os.ftruncate(fd, size)
             os.fsync(fd)
         finally:
             os.close(fd)
