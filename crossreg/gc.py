@@ -219,6 +219,9 @@ class GarbageCollector:
         """Files no database row accounts for. Only stores that can list their content take
         part: the filesystem store, or any store with `iter_blob_digests()` / `iter_upload_ids()`
         returning (name, last-modified epoch seconds) pairs."""
+        if not self.dry_run and hasattr(self.store, "abort_stale_multipart_uploads"):
+            # S3: multipart uploads a crashed writer or commit never finished (billed, invisible)
+            report.orphan_files_deleted += self.store.abort_stale_multipart_uploads(self.grace)
         blobs, uploads = _listing(self.store)
         if blobs is not None:
             batch: list[str] = []

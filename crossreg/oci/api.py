@@ -310,8 +310,12 @@ class OciApi:
         if digest:  # monolithic upload: POST with the whole blob
             _check_digest(digest)
             upload_id = await run_in_threadpool(self.reg.start_upload, repo)
-            await self._receive_chunk(request, repo, upload_id, None)
-            return await self._complete(request, repo, key, upload_id, digest)
+            try:
+                await receive_upload_chunk(self.reg, request, repo, upload_id, None, final_digest=digest)
+                return await self._complete(request, repo, key, upload_id, digest)
+            except BaseException:  # a refused (or broken) monolithic upload leaves no session behind
+                await run_in_threadpool(self.reg.cancel_upload, repo, upload_id)
+                raise
         upload_id = await run_in_threadpool(self.reg.start_upload, repo)
         return Response(b"", status_code=202, headers={
             **API_VERSION_HEADER, "Location": self._location(request, key, f"blobs/uploads/{upload_id}"),
@@ -358,7 +362,7 @@ class OciApi:
         if not digest:
             raise OciError("DIGEST_INVALID", "digest query parameter is required", status=400)
         _check_digest(digest)
-        await self._receive_chunk(request, repo, upload_id, None)
+        await receive_upload_chunk(self.reg, request, repo, upload_id, None, final_digest=digest)
         return await self._complete(request, repo, key, upload_id, digest)
 
     async def _complete(self, request: Request, repo: Repository, key: RepoKey, upload_id: str,
@@ -425,9 +429,11 @@ class OciApi:
 
 # ------------------------------------------------------------------ helpers
 async def receive_upload_chunk(reg, request: Request, repo: Repository, upload_id: str,
-                               offset: int | None) -> int:
+                               offset: int | None, *, final_digest: str | None = None) -> int:
     """Stream a request body into an upload. The chunk is recorded only once the whole body
-    arrived (and matched its Content-Length), so a broken request changes nothing visible."""
+    arrived (and matched its Content-Length), so a broken request changes nothing visible.
+    With `final_digest` (the last chunk of an upload), a sha256 digest is checked before the
+    chunk is recorded, so a completion refused for its digest leaves the upload as it was."""
     chunk = await run_in_threadpool(reg.open_upload_chunk, repo, upload_id, offset)
     try:
         async for data in request.stream():
@@ -440,6 +446,11 @@ async def receive_upload_chunk(reg, request: Request, repo: Repository, upload_i
     if declared is not None and declared.isdigit() and int(declared) != chunk.size - chunk.start:
         chunk.abort()
         raise OciError("BLOB_UPLOAD_INVALID", "body shorter than Content-Length", status=400)
+    if final_digest is not None and final_digest.startswith("sha256:") and chunk.size > chunk.start:
+        actual = "sha256:" + chunk.hasher.hexdigest()
+        if actual != final_digest:
+            chunk.abort()
+            raise e.DigestMismatch(final_digest, actual)
     return await run_in_threadpool(chunk.commit)
 
 

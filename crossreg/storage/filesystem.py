@@ -22,6 +22,7 @@ _UPLOAD_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 class FilesystemUploadWriter:
     def __init__(self, path: Path, offset: int):
+        self._path, self._offset = path, offset
         self._file = open(path, "r+b" if offset else "wb", buffering=0)
         self._file.seek(offset)
         self._file.truncate()
@@ -36,7 +37,13 @@ class FilesystemUploadWriter:
         self._file.close()
 
     def abort(self) -> None:
-        self._file.close()
+        # The bytes of an aborted chunk are discarded: the upload is left exactly as it was.
+        try:
+            self._file.truncate(self._offset)
+        finally:
+            self._file.close()
+        if self._offset == 0:
+            self._path.unlink(missing_ok=True)
 
 
 class FilesystemBlobStore:
