@@ -501,21 +501,21 @@ def main(argv=None) -> int:
     dist = sv.Distribution(work)
     xr = sv.Crossreg(work)
     try:
-        xr.create_account("bench-provider")
-        xr.create_account("bench-owner")
-        xr.start()
-        targets = {"crossreg": xr.target("bench-provider"), "distribution": dist.start()}
-        print(f"{'':46}{'crossreg':>10} {'Distrib.':>10}")
-        limits = timed(section_limits, res, plan, work)
-        timed(section_large_blobs, res, plan, work, targets, limits)
-        timed(section_small_blobs, res, plan, targets)
-        timed(section_manifests, res, plan, targets)
-        timed(section_skopeo, res, plan, work, targets)
-        timed(section_replication_latency, res, plan, xr)
-    finally:
-        xr.stop()
-        dist.stop()
-    try:
+        try:
+            xr.create_account("bench-provider")
+            xr.create_account("bench-owner")
+            xr.start()
+            targets = {"crossreg": xr.target("bench-provider"), "distribution": dist.start()}
+            print(f"{'':46}{'crossreg':>10} {'Distrib.':>10}")
+            limits = timed(section_limits, res, plan, work)
+            timed(section_large_blobs, res, plan, work, targets, limits)
+            timed(section_small_blobs, res, plan, targets)
+            timed(section_manifests, res, plan, targets)
+            timed(section_skopeo, res, plan, work, targets)
+            timed(section_replication_latency, res, plan, xr)
+        finally:
+            xr.stop()
+            dist.stop()
         timed(section_drain, res, plan, work)
     finally:
         if not args.keep:
