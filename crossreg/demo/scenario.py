@@ -208,7 +208,8 @@ class Demo:
             self.step_run_model(o_ecr, owner, image)
             self.finish()
         except BaseException:
-            if self.server and not self.opts.keep_running:
+            # --keep-running is for a demo that worked: a failed one leaves nothing behind.
+            if self.server:
                 self.server.stop()
             raise
         return self.summary
