@@ -198,6 +198,7 @@ class Demo:
             provider, owner = self.step_accounts()
             p_ecr = ecr_client(self.endpoint, provider, o.region)
             o_ecr = ecr_client(self.endpoint, owner, o.region)
+            self._check_keys(p_ecr)
             self.step_create_repository(p_ecr, provider)
             self.step_replication_rule(p_ecr, provider, owner)
             self.step_registry_policy(o_ecr, provider, owner)
@@ -213,6 +214,16 @@ class Demo:
                 self.server.stop()
             raise
         return self.summary
+
+    def _check_keys(self, ecr) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            ecr.get_authorization_token()
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "")
+            raise DemoError(f"{self.endpoint} refused the demo's keys ({code}): with --endpoint, give "
+                            "--data-dir the data directory of that server, where the accounts live") from None
 
     def step_server(self) -> None:
         o, d = self.opts, self.d
