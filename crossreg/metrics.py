@@ -35,14 +35,20 @@ replication_results = Counter("crossreg_replication_results_total", "Finished re
                               ["status", "failure_code"], registry=REGISTRY)
 
 
-def render() -> tuple[bytes, str]:
+def collecting_registry() -> CollectorRegistry:
+    """What /metrics reports: this process's registry, or in multiprocess mode a registry that
+    collects the samples of every process sharing PROMETHEUS_MULTIPROC_DIR."""
     if MULTIPROCESS:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return registry
+    return REGISTRY
+
+
+def render() -> tuple[bytes, str]:
+    return generate_latest(collecting_registry()), CONTENT_TYPE_LATEST
 
 
 class MetricsMiddleware:

@@ -19,7 +19,7 @@ import pytest
 from crossreg.iam.statements import merge_statement, replication_statement
 from tests.support.deployment import REGION, Deployment, OciClient
 from tests.support.images import build_image
-from tests.support.server import new_server
+from tests.support.server import free_port, new_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine_specific]
 
@@ -158,8 +158,9 @@ def test_replication_with_separate_worker_processes_runs_each_task_once(tmp_path
             # no worker yet: the API processes do not replicate (embedded workers are off)
             time.sleep(1)
             assert {t["status"] for t in dep.sql("select status from replication_tasks")} == {"PENDING"}
-            for name in ("worker1", "worker2", "worker3"):
-                dep.start_worker(name, "--concurrency", "4")
+            metrics_ports = [free_port() for _ in range(3)]
+            for name, port in zip(("worker1", "worker2", "worker3"), metrics_ports):
+                dep.start_worker(name, "--concurrency", "4", "--metrics-port", str(port))
             deadline = time.time() + 90
             while time.time() < deadline:
                 rows = dep.sql("select status, attempts, lease_owner from replication_tasks order by id")
@@ -175,6 +176,11 @@ def test_replication_with_separate_worker_processes_runs_each_task_once(tmp_path
                     owner_client.verify_image((a, b)[i % 2], owner, "model", f"v{i}", image)
             finally:
                 owner_client.close()
+            # the workers report what they did on their own metrics endpoints
+            completed = sum(_metric(httpx.get(f"http://127.0.0.1:{port}/metrics").text,
+                                    "crossreg_replication_results_total", 'status="COMPLETE"')
+                            for port in metrics_ports)
+            assert completed == 8
             # each event was delivered (logged) by exactly one process
             time.sleep(2.5)
             undelivered = dep.sql("select count(*) as n from events where delivered_at is null")[0]["n"]
