@@ -18,7 +18,10 @@ if [ "$mode" = "test" ]; then
   for tool in ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw ceph:ceph-common; do
     command -v "${tool%%:*}" >/dev/null || need_apt+=("${tool##*:}")
   done
+  # PostgreSQL: scripts/test.sh starts a throw-away server of its own (tests/support/postgres.py);
+  # nginx: the load balancer of the production-layout test (deploy/nginx/crossreg.conf).
   [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
 fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
