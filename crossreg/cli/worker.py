@@ -15,7 +15,8 @@ from crossreg.cli.options import _settings, data_dir_option, database_option, st
 @data_dir_option
 @database_option
 @storage_option
-@click.option("--concurrency", default=8, show_default=True, help="Replication tasks run at once.")
+@click.option("--concurrency", envvar="CROSSREG_REPLICATION_CONCURRENCY", default=8, show_default=True,
+              help="Replication tasks run at once.")
 @click.option("--metrics-port", type=int, default=None, envvar="CROSSREG_WORKER_METRICS_PORT",
               help="Serve this worker's Prometheus metrics (replication results, bytes, latency) "
                    "at http://<host>:<port>/metrics.")

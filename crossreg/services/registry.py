@@ -465,7 +465,7 @@ class RegistryService:
     def record_pull(self, repo: Repository, digest: str) -> None:
         """ECR's lastRecordedPullTime; refreshed at most hourly to keep pulls read-only."""
         now = time.time()
-        with self.db.write() as c:
+        with self.db.write(serialize=False) as c:  # one conditional UPDATE: needs no write lock
             c.execute(update(s.manifests).where(
                 s.manifests.c.repository_id == repo.id, s.manifests.c.digest == digest,
                 (s.manifests.c.last_pulled_at.is_(None)) | (s.manifests.c.last_pulled_at < now - 3600)
