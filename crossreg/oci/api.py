@@ -434,7 +434,8 @@ async def receive_upload_chunk(reg, request: Request, repo: Repository, upload_i
     arrived (and matched its Content-Length), so a broken request changes nothing visible.
     With `final_digest` (the last chunk of an upload), a sha256 digest is checked before the
     chunk is recorded, so a completion refused for its digest leaves the upload as it was."""
-    chunk = await run_in_threadpool(reg.open_upload_chunk, repo, upload_id, offset)
+    chunk = await run_in_threadpool(lambda: reg.open_upload_chunk(repo, upload_id, offset,
+                                                                  final=final_digest is not None))
     try:
         async for data in request.stream():
             if data:
@@ -446,7 +447,8 @@ async def receive_upload_chunk(reg, request: Request, repo: Repository, upload_i
     if declared is not None and declared.isdigit() and int(declared) != chunk.size - chunk.start:
         chunk.abort()
         raise OciError("BLOB_UPLOAD_INVALID", "body shorter than Content-Length", status=400)
-    if final_digest is not None and final_digest.startswith("sha256:") and chunk.size > chunk.start:
+    if (final_digest is not None and final_digest.startswith("sha256:") and chunk.size > chunk.start
+            and chunk.hasher is not None):
         actual = "sha256:" + chunk.hasher.hexdigest()
         if actual != final_digest:
             chunk.abort()

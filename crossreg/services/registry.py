@@ -284,22 +284,27 @@ class RegistryService:
             raise e.UploadNotFound(upload_id, repo.name, repo.account_id)
         return row[0]
 
-    def open_upload_chunk(self, repo: Repository, upload_id: str, offset: int | None = None) -> "UploadChunk":
+    def open_upload_chunk(self, repo: Repository, upload_id: str, offset: int | None = None, *,
+                          final: bool = False) -> "UploadChunk":
         """Start appending to an upload. `offset`, when the client gave one, must equal the
-        upload's current size (chunks are strictly in order)."""
+        upload's current size (chunks are strictly in order).
+
+        The running sha256 lives in the process that received the previous chunk. Elsewhere
+        (another process, a restart) a middle chunk is stored without hashing and the digest is
+        computed from storage once, at completion -- re-reading the upload for every chunk that
+        lands on another process would make an upload spread over several processes quadratic.
+        A `final` chunk (PUT with a body) is hashed, from storage if need be, so that its
+        digest is checked before it is recorded."""
         size = self.upload_size(repo, upload_id)
         if offset is not None and offset != size:
             raise e.UploadOffsetMismatch(size, offset)
         hasher = self._hashes.take(upload_id, size)
-        if hasher is None:
+        if hasher is None and size == 0:
             hasher = hashlib.sha256()
-            for chunk in self.store.read_upload(upload_id):
+        elif hasher is None and final:
+            hasher = hashlib.sha256()
+            for chunk in _limit(self.store.read_upload(upload_id), size):
                 hasher.update(chunk)
-            stored = self.store.upload_size(upload_id)
-            if stored != size:  # bytes past the recorded size were never acknowledged
-                hasher = hashlib.sha256()
-                for chunk in _limit(self.store.read_upload(upload_id), size):
-                    hasher.update(chunk)
         def open_writer():
             try:
                 return self.store.open_upload(upload_id, size)
@@ -315,7 +320,8 @@ class RegistryService:
                 size=chunk.size, parts=s.uploads.c.parts + 1, updated_at=time.time()))
             if res.rowcount != 1:  # another request raced us on the same upload
                 raise e.UploadOffsetMismatch(chunk.start, chunk.start)
-        self._hashes.put(chunk.upload_id, chunk.size, chunk.hasher)
+        if chunk.hasher is not None:
+            self._hashes.put(chunk.upload_id, chunk.size, chunk.hasher)
         return chunk.size
 
     def complete_upload(self, repo: Repository, upload_id: str, digest: str) -> int:
@@ -647,12 +653,14 @@ class UploadChunk:
         if self.writer is None:
             self.writer = self._open_writer()
         self.writer.write(data)
-        self.hasher.update(data)
+        if self.hasher is not None:
+            self.hasher.update(data)
         self.size += len(data)
 
     def commit(self) -> int:
         if self.writer is None:
-            self.service._hashes.put(self.upload_id, self.size, self.hasher)
+            if self.hasher is not None:
+                self.service._hashes.put(self.upload_id, self.size, self.hasher)
             return self.size
         self.writer.close()
         return self.service._finish_chunk(self)

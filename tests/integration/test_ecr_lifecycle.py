@@ -47,7 +47,7 @@ def core(server):
     from crossreg.app import build
     from crossreg.config import Settings
 
-    c = build(Settings(data_dir=server.data_dir), migrate=False)
+    c = build(Settings(data_dir=server.data_dir, database_url=server.database_url), migrate=False)
     yield c
     c.db.dispose()
 

@@ -261,3 +261,53 @@ def _is_python(pid: int) -> bool:
         return "spawn_main" in open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
     except OSError:
         return False
+
+
+def test_an_upload_spread_over_processes_is_read_back_once(tmp_path, postgres_admin_url):
+    """Chunks landing on alternating processes are not re-hashed from storage each time (that
+    would be quadratic in the upload's size): the digest is computed from storage once, at
+    completion. Two service instances on one database and store stand for two processes."""
+    from crossreg.metadata.db import Database
+    from crossreg.services.models import RepoKey
+    from crossreg.services.registry import RegistryService
+    from crossreg.storage.filesystem import FilesystemBlobStore
+    from tests.support.postgres import create_database
+
+    class CountingStore(FilesystemBlobStore):
+        read = 0
+
+        def read_upload(self, upload_id, chunk_size=1 << 20):
+            for data in super().read_upload(upload_id, chunk_size):
+                CountingStore.read += len(data)
+                yield data
+
+    db = Database(create_database(postgres_admin_url))
+    db.migrate()
+    try:
+        with db.write() as c:
+            c.exec_driver_sql("insert into accounts values ('111111111111', 'a', 'AKIA1', 's', 0)")
+        p1, p2 = (RegistryService(db, CountingStore(tmp_path / "blobs")) for _ in range(2))
+        repo = p1.create_repository(RepoKey("111111111111", REGION, "spread"))
+        upload = p1.start_upload(repo)
+        parts = [os.urandom(256 * 1024) for _ in range(16)]
+        for i, part in enumerate(parts):
+            chunk = (p1, p2)[i % 2].open_upload_chunk(repo, upload, i * len(part))
+            chunk.write(part)
+            chunk.commit()
+        whole = b"".join(parts)
+        digest = "sha256:" + hashlib.sha256(whole).hexdigest()
+        assert CountingStore.read == 0
+        assert p2.complete_upload(repo, upload, digest) == len(whole)
+        assert CountingStore.read == len(whole)  # once, not once per chunk
+        assert b"".join(p1.read_blob(digest)) == whole
+        # a wrong digest is still refused
+        other = p1.start_upload(repo)
+        for i, part in enumerate(parts[:2]):
+            chunk = (p2, p1)[i % 2].open_upload_chunk(repo, other, i * len(part))
+            chunk.write(part)
+            chunk.commit()
+        with pytest.raises(Exception) as info:
+            p1.complete_upload(repo, other, digest)
+        assert type(info.value).__name__ == "DigestMismatch"
+    finally:
+        db.dispose()
