@@ -18,7 +18,6 @@ import json
 import logging
 import re
 import uuid
-from typing import AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -36,6 +35,7 @@ from crossreg.ecr.registry import OpContext
 from crossreg.metadata.db import DatabaseUnavailable
 from crossreg.services import errors as e
 from crossreg.storage.base import StorageUnavailable
+from crossreg.storage.streaming import open_blob_stream
 
 log = logging.getLogger("crossreg.ecr")
 
@@ -249,16 +249,7 @@ class LayerDownload:
                    "Docker-Content-Digest": grant.digest}
         if request.method == "HEAD":
             return Response(b"", headers=headers, media_type="application/octet-stream")
-        return StreamingResponse(_iterate_in_thread(reg.read_blob(grant.digest)), headers=headers,
-                                 media_type="application/octet-stream")
+        body = await open_blob_stream(reg.read_blob, grant.digest)
+        return StreamingResponse(body, headers=headers, media_type="application/octet-stream")
 
-
-async def _iterate_in_thread(chunks) -> AsyncIterator[bytes]:
-    """Blob storage reads are blocking: each chunk is read in the thread pool."""
-    done = object()
-    while True:
-        chunk = await run_in_threadpool(next, chunks, done)
-        if chunk is done:
-            return
-        yield chunk
 

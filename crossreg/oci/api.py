@@ -12,7 +12,6 @@ import base64
 import json
 import re
 import time
-from typing import AsyncIterator
 from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +30,7 @@ from crossreg.services.models import RepoKey, Repository
 from crossreg.services.policies import policies_for, registry_policy
 from crossreg.metadata.db import DatabaseUnavailable
 from crossreg.storage.base import StorageUnavailable
+from crossreg.storage.streaming import open_blob_stream
 
 API_VERSION_HEADER = {"Docker-Distribution-Api-Version": "registry/2.0"}
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -276,8 +276,8 @@ class OciApi:
         headers["Content-Length"] = str(length)
         if request.method == "HEAD":
             return Response(b"", status_code=status, headers=headers)
-        return StreamingResponse(_iterate_in_thread(self.reg.read_blob, digest, start, length),
-                                 status_code=status, headers=headers)
+        body = await open_blob_stream(self.reg.read_blob, digest, start, length)
+        return StreamingResponse(body, status_code=status, headers=headers)
 
     async def _blob_redirect(self, digest: str) -> Response | None:
         """With CROSSREG_S3_REDIRECT=1, as ECR and Distribution do: send the client to a
@@ -492,16 +492,6 @@ async def _read_limited(request: Request, limit: int) -> bytes:
             raise OciError("SIZE_INVALID", f"manifest exceeds {limit} bytes", status=413)
         parts.append(data)
     return b"".join(parts)
-
-
-async def _iterate_in_thread(read, digest: str, start: int, length: int) -> AsyncIterator[bytes]:
-    iterator = read(digest, start, length)
-    sentinel = object()
-    while True:
-        chunk = await run_in_threadpool(next, iterator, sentinel)
-        if chunk is sentinel:
-            return
-        yield chunk
 
 
 def _map_domain_error(err: e.RegistryError) -> OciError:

@@ -30,6 +30,7 @@ from crossreg.services.models import (
     Repository,
     RepositorySettings,
 )
+from crossreg.storage.base import BlobNotFound as StoreBlobNotFound
 from crossreg.storage.base import BlobStore
 from crossreg.storage.base import UploadNotFound as StoreUploadNotFound
 
@@ -195,7 +196,11 @@ class RegistryService:
             return {d: size for d, size in rows}
 
     def read_blob(self, digest: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
-        return self.store.read_blob(digest, offset, length)
+        try:
+            return self.store.read_blob(digest, offset, length)
+        except StoreBlobNotFound:
+            # recorded but not stored: answered as unknown rather than with half a response
+            raise e.BlobNotFound(digest) from None
 
     def link_blob(self, repo: Repository, digest: str, *, conn: Connection | None = None) -> bool:
         """Make a stored blob readable from `repo` (cross-repository mount, replication in the

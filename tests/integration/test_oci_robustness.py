@@ -122,3 +122,20 @@ def test_kill_9_mid_upload_keeps_acknowledged_data_and_shows_no_partial_blob(tmp
             assert r.status_code == 201, r.text
     finally:
         srv.stop()
+
+
+def test_blob_recorded_but_lost_from_storage_is_unknown_not_a_cut_short_200(server, provider):
+    """Bytes gone from under the registry (a disk restored from an older backup, an operator's
+    rm): the registry answers 404 BLOB_UNKNOWN before it starts a response, never a 200 whose
+    body ends early."""
+    server.boto3(provider).create_repository(repositoryName="lost")
+    base = f"/v2/{provider.account_id}/{REGION}/lost"
+    data = b"soon lost" * 5000
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with httpx.Client(base_url=server.url, headers=server.basic_auth(provider)) as client:
+        assert client.post(f"{base}/blobs/uploads/", params={"digest": digest}, content=data).status_code == 201
+        [stored] = [p for p in server.data_dir.rglob(digest.split(":")[1]) if p.is_file()]
+        stored.unlink()
+        r = client.get(f"{base}/blobs/{digest}")
+        assert r.status_code == 404, r.text
+        assert r.json()["errors"][0]["code"] == "BLOB_UNKNOWN"

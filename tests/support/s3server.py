@@ -194,6 +194,22 @@ rgw enable usage log = false
                 pass
         return "\n".join(text)
 
+    # -- outages: the gateway goes away while the cluster (and its objects) stays --
+    def _gateway(self) -> subprocess.Popen | None:
+        return next((p for p in self.processes if p.args[0] == "radosgw" and p.poll() is None), None)
+
+    def stop_gateway(self) -> None:
+        """Kill radosgw: the S3 endpoint refuses connections until `start_gateway`."""
+        proc = self._gateway()
+        if proc is not None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            self.processes.remove(proc)
+
+    def start_gateway(self, timeout: float = 60) -> None:
+        self._daemon("radosgw", "-n", "client.rgw")
+        self._wait_http(time.time() + timeout)
+
     def stop(self) -> None:
         """Kill the daemons at once: the cluster keeps its data in memory and is thrown away
         (a polite shutdown can hang, e.g. radosgw waiting for a monitor that left first)."""
