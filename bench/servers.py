@@ -86,8 +86,9 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its live descendants."""
+def tree_cpu_seconds(pid: int, exited: bool = False) -> float:
+    """User + system CPU seconds of a process and its live descendants (`exited`: and of the
+    descendants that have exited and been waited for, like PostgreSQL's backends)."""
     tick = os.sysconf("SC_CLK_TCK")
     total, todo, seen = 0.0, [pid], set()
     while todo:
@@ -98,7 +99,7 @@ def tree_cpu_seconds(pid: int) -> float:
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
+            total += sum(int(f) for f in fields[11:15 if exited else 13]) / tick
         except OSError:
             continue
         todo += _children(p)
@@ -158,7 +159,9 @@ class Distribution:
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
 
-    def version(self) -> str:
+    def version(self) -> str | None:
+        if not os.path.exists(DISTRIBUTION):
+            return None
         out = subprocess.run([DISTRIBUTION, "--version"], capture_output=True, text=True)
         # "<path> github.com/docker/distribution 2.8.2+ds1": keep the project and version
         return " ".join(out.stdout.split()[1:]) or out.stdout.strip()
@@ -210,17 +213,19 @@ class Crossreg:
     scripts/serve.sh runs (the README's quick start). `embedded_workers=False` leaves the
     replication queue to a separate `crossreg worker`."""
 
-    def __init__(self, workdir: Path, name: str = "crossreg", embedded_workers: bool = True):
+    def __init__(self, workdir: Path, name: str = "crossreg", embedded_workers: bool = True,
+                 processes: int = 1, **env: str):
         self.dir = workdir / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.embedded_workers = embedded_workers
+        self.processes = processes  # `serve --workers N` (N > 1 needs CROSSREG_DATABASE_URL on PostgreSQL)
         self.proc: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
         self.accounts: dict[str, dict] = {}
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith(("CROSSREG_", "AWS_"))},
                     "CROSSREG_DATA_DIR": str(self.dir / "data"), "CROSSREG_LOG_LEVEL": "WARNING",
-                    "CROSSREG_EMBEDDED_WORKERS": "1" if embedded_workers else "0"}
+                    "CROSSREG_EMBEDDED_WORKERS": "1" if embedded_workers else "0", **env}
 
     @property
     def url(self) -> str:
@@ -240,10 +245,29 @@ class Crossreg:
 
     def start(self) -> None:
         log = self.dir / "server.log"
-        self.proc = subprocess.Popen([*crossreg_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+        self.proc = subprocess.Popen([*crossreg_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                                      "--workers", str(self.processes)],
                                      env=self.env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
                                      start_new_session=True, cwd=REPO_ROOT)
         _wait_http(f"{self.url}/healthz", self.proc, log)
+        deadline = time.monotonic() + 60
+        while self.processes > 1 and len(self.api_pids()) < self.processes:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{len(self.api_pids())} of {self.processes} API processes came up")
+            time.sleep(0.1)
+
+    def api_pids(self) -> list[int]:
+        """The API processes: uvicorn's worker processes under `serve --workers N` (N > 1; not
+        multiprocessing's resource tracker), else the one `serve` process."""
+        if self.processes == 1:
+            return [self.proc.pid]
+
+        def spawned(pid: int) -> bool:
+            try:
+                return b"spawn_main" in open(f"/proc/{pid}/cmdline", "rb").read()
+            except OSError:
+                return False
+        return [p for p in _children(self.proc.pid) if spawned(p)]
 
     def start_worker(self, concurrency: int = 8) -> None:
         log = self.dir / "worker.log"
