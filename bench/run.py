@@ -214,8 +214,8 @@ def section_large_blobs(res: Results, plan: Plan, work: Path, targets: dict, lim
              "limit_loopback_upload"),
             ("pull", "blob_pull", "blob pull (GET)", "limit_loopback_download")):
         x, d = rate("crossreg", kind), rate("distribution", kind)
-        res.add(row_id, label, "MB/s", x, d, seconds={n: timings[n][kind] for n in targets},
-                crossreg_vs_limit=x / limits[limit], limit=limit)
+        vs_limit = {"crossreg_vs_limit": x / limits[limit], "limit": limit} if limit in limits else {}
+        res.add(row_id, label, "MB/s", x, d, seconds={n: timings[n][kind] for n in targets}, **vs_limit)
     peak = {n: rss[n]["peak"] / MiB for n in targets}
     res.add("blob_peak_rss", "peak server RSS during large-blob runs", "MiB", peak["crossreg"],
             peak["distribution"], better="lower",
@@ -461,13 +461,23 @@ def table(results: Results, limits: dict) -> str:
             lines.append(f"  {row['label']:<46} {_fmt(row['crossreg']):>10} {row['unit']}")
     for rid in ("blob_push_monolithic", "blob_push_chunked", "blob_pull"):
         row = results.rows.get(rid)
-        if row and "details" in row:
+        if row and "crossreg_vs_limit" in row.get("details", {}):
             d = row["details"]
             lines.append(f"  {row['label']:<46} crossreg at {d['crossreg_vs_limit'] * 100:.0f}% of {d['limit']}")
     return "\n".join(lines)
 
 
 SECTION_SECONDS: dict[str, float] = {}
+SECTIONS = ("limits", "large_blobs", "small_blobs", "manifests", "skopeo", "replication_latency", "drain")
+
+
+def _sections(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown section(s) {', '.join(unknown) or '(none)'}; "
+                                         f"choose from {', '.join(SECTIONS)}")
+    return names
 
 
 def timed(fn, *args):
@@ -480,14 +490,22 @@ def timed(fn, *args):
 
 
 def main(argv=None) -> int:
+    global ROUNDS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--short", action="store_true", help="small sizes and counts (CI; well under 2 minutes)")
     ap.add_argument("--json", type=Path, default=None,
                     help="where to write the results [default: bench/results/latest.json, or a temp file with --short]")
     ap.add_argument("--workdir", type=Path, default=None, help="scratch directory [default: a temp dir]")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    ap.add_argument("--only", type=_sections, default=None, metavar="SECTION[,SECTION]",
+                    help=f"run only these sections ({', '.join(SECTIONS)}), side by side as in a full "
+                         "run; the results go to a temp file unless --json is given")
+    ap.add_argument("--rounds", type=int, default=ROUNDS,
+                    help=f"alternating rounds per request-rate cell, sharing its request count [default: {ROUNDS}]")
     args = ap.parse_args(argv)
+    ROUNDS = max(2, args.rounds)
     plan = SHORT if args.short else FULL
+    only = args.only or SECTIONS
     for tool in ("skopeo", sv.DISTRIBUTION):
         if not shutil.which(tool):
             print(f"missing {tool} (scripts/setup.sh installs it)", file=sys.stderr)
@@ -507,16 +525,22 @@ def main(argv=None) -> int:
             xr.start()
             targets = {"crossreg": xr.target("bench-provider"), "distribution": dist.start()}
             print(f"{'':46}{'crossreg':>10} {'Distrib.':>10}")
-            limits = timed(section_limits, res, plan, work)
-            timed(section_large_blobs, res, plan, work, targets, limits)
-            timed(section_small_blobs, res, plan, targets)
-            timed(section_manifests, res, plan, targets)
-            timed(section_skopeo, res, plan, work, targets)
-            timed(section_replication_latency, res, plan, xr)
+            limits = timed(section_limits, res, plan, work) if "limits" in only else {}
+            if "large_blobs" in only:
+                timed(section_large_blobs, res, plan, work, targets, limits)
+            if "small_blobs" in only:
+                timed(section_small_blobs, res, plan, targets)
+            if "manifests" in only:
+                timed(section_manifests, res, plan, targets)
+            if "skopeo" in only:
+                timed(section_skopeo, res, plan, work, targets)
+            if "replication_latency" in only:
+                timed(section_replication_latency, res, plan, xr)
         finally:
             xr.stop()
             dist.stop()
-        timed(section_drain, res, plan, work)
+        if "drain" in only:
+            timed(section_drain, res, plan, work)
     finally:
         if not args.keep:
             sv.remove(work)
@@ -529,13 +553,17 @@ def main(argv=None) -> int:
            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
            "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
            "seconds": time.time() - started, "section_seconds": SECTION_SECONDS, "rows": list(res.rows.values()), "table": report}
-    path = args.json or (Path(tempfile.gettempdir()) / "crossreg-bench-short.json" if args.short
-                         else Path(__file__).resolve().parent / "results" / "latest.json")
+    if args.json:
+        path = args.json
+    elif args.short or args.only:
+        path = Path(tempfile.gettempdir()) / f"crossreg-bench-{'short' if args.short else 'only'}.json"
+    else:
+        path = Path(__file__).resolve().parent / "results" / "latest.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2, default=str))
     print(f"\nwrote {path} ({time.time() - started:.0f}s)")
     missing = [r for r in ROW_IDS if r not in res.rows]
-    if missing:
+    if missing and not args.only:
         print(f"missing rows: {missing}", file=sys.stderr)
         return 1
     return 0
