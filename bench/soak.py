@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import hashlib
 import json
 import os
 import random
@@ -27,7 +26,6 @@ import shutil
 import ssl
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -130,6 +128,7 @@ class Load:
         self.error_samples: list[str] = []
         self.measuring = False
         self.measure_start = self.measure_end = 0.0
+        self.lock_samples: list[tuple[str | None, int]] = []  # (lock holder's state, writers waiting)
 
     # ------------------------------------------------------------ requests
     async def _req(self, c: httpx.AsyncClient, kind: str, method: str, url: str, expect: tuple[int, ...],
@@ -271,28 +270,47 @@ class Load:
                 self.ops[kind] += 1
                 self.latency[kind].append(time.perf_counter() - t0)
 
-    async def follow_replication(self, stop: asyncio.Event) -> None:
-        """Images whose replication finished become candidates for replica pulls."""
+    async def _watch(self, stop: asyncio.Event, interval: float, query: str, params, handle) -> None:
+        """Runs `query` on the database every `interval` seconds until `stop`; `handle` takes the rows."""
         import psycopg
 
-        seen: set[int] = set()
         with await asyncio.to_thread(psycopg.connect, self.db_url, autocommit=True) as conn:
             while not stop.is_set():
-                rows = await asyncio.to_thread(lambda: conn.execute(
-                    "select id, repository_name, manifest_digest from replication_tasks "
-                    "where status = 'COMPLETE' and finished_at > %s", (time.time() - 30,)).fetchall())
-                for task_id, repo, digest in rows:
-                    if task_id not in seen and (image := self.by_key.get((repo, digest))):
-                        seen.add(task_id)
-                        self.replicas.append(image)
-                try:
-                    await asyncio.wait_for(stop.wait(), 1.0)
-                except asyncio.TimeoutError:
-                    pass
+                handle(await asyncio.to_thread(lambda: conn.execute(query, params()).fetchall()))
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), interval)
+
+    def follow_replication(self, stop: asyncio.Event):
+        """Images whose replication finished become candidates for replica pulls."""
+        seen: set[int] = set()
+
+        def handle(rows):
+            for task_id, repo, digest in rows:
+                if task_id not in seen and (image := self.by_key.get((repo, digest))):
+                    seen.add(task_id)
+                    self.replicas.append(image)
+        return self._watch(stop, 1.0, "select id, repository_name, manifest_digest from replication_tasks "
+                                      "where status = 'COMPLETE' and finished_at > %s",
+                           lambda: (time.time() - 30,), handle)
+
+    def watch_write_lock(self, stop: asyncio.Event):
+        """Samples PostgreSQL's lock table during the measured window: is the write lock
+        (crossreg/metadata/db.py: every write transaction takes it) held, by a transaction in
+        which state, and how many writers wait for it."""
+        from crossreg.metadata.db import WRITE_LOCK_KEY
+
+        def handle(rows):
+            if self.measuring:
+                holder = next((state for granted, state in rows if granted), None)
+                self.lock_samples.append((holder, sum(not granted for granted, _ in rows)))
+        return self._watch(stop, 0.2, "select l.granted, a.state from pg_locks l join pg_stat_activity a "
+                                      "on a.pid = l.pid where l.locktype = 'advisory' and l.classid = 0 "
+                                      "and l.objid = %s and l.objsubid = 1", lambda: (WRITE_LOCK_KEY,), handle)
 
     async def run(self, on_measure_start, on_measure_end) -> None:
         stop = asyncio.Event()
         follower = asyncio.create_task(self.follow_replication(stop))
+        lock_watch = asyncio.create_task(self.watch_write_lock(stop))
         start = time.monotonic()
         deadline = start + self.plan.warmup + self.seconds
         clients = [asyncio.create_task(self.client(i, deadline)) for i in range(self.plan.clients)]
@@ -306,7 +324,19 @@ class Load:
         on_measure_end()
         await asyncio.gather(*clients)  # operations in flight finish (and count if they fail)
         stop.set()
-        await follower
+        await asyncio.gather(follower, lock_watch)
+
+    def write_lock(self) -> dict:
+        """How busy the write lock was: the fraction of samples it was held, by a transaction
+        running a statement ('active') or between statements, its process busy with something
+        else ('idle in transaction'); and how many writers waited for it."""
+        n = len(self.lock_samples) or 1
+        states = Counter(h for h, _ in self.lock_samples if h is not None)
+        return {"samples": len(self.lock_samples),
+                "held_fraction": round(sum(states.values()) / n, 3),
+                "holder_state_fraction": {k: round(v / n, 3) for k, v in states.most_common()},
+                "waiting_mean": round(sum(w for _, w in self.lock_samples) / n, 2),
+                "waiting_max": max((w for _, w in self.lock_samples), default=0)}
 
 
 # ------------------------------------------------------------------ CPU
@@ -554,7 +584,7 @@ def run_one(n: int, plan: Plan, stores: Stores, work: Path, seconds: float, work
         "server_5xx": fivexx, "server_log_problems": len(log_problems), "server_log_samples": log_problems[:10],
         "latency": {k: lat(k) for k in ("push", "pull", "pull_replica", "list_tags", "login")}
                    | {k: lat(k) for k in sorted(load.latency) if k.startswith("req_")},
-        "cpu": cpu, "replication": replication, "verification": verification,
+        "cpu": cpu, "write_lock": load.write_lock(), "replication": replication, "verification": verification,
         "images_pushed_total": len(load.images),
         "loadavg_at_start": loadavg_start, "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
         "phase_seconds": phases,
