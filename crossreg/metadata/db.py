@@ -11,6 +11,13 @@ processes write at once. Reads are never blocked (WAL on SQLite, MVCC on Postgre
 heavy work of a push (streaming and hashing bytes, storage commits) happens outside any
 transaction, so the lock is held for milliseconds.
 
+On SQLite, the writers of one process also queue on an in-process lock before `BEGIN IMMEDIATE`.
+SQLite's own busy handler makes a waiting writer sleep with back-off (1, 2, 5, 10, ... 100 ms)
+and retry, rather than wake when the lock is released, so with many concurrent pushes most of a
+write's time was spent asleep while the lock was free. The in-process lock hands the write lock
+over as soon as it is released; writers in other processes (CLI commands, `crossreg gc`) still
+meet SQLite's busy handler as before.
+
 A database that cannot be reached, is shutting down or is overloaded raises
 `DatabaseUnavailable`; the HTTP layers answer it with 503 and Retry-After. Pooled connections are
 checked before use, so service resumes by itself once the database is back.
@@ -19,6 +26,7 @@ checked before use, so service resumes by itself once the database is back.
 from __future__ import annotations
 
 import os
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -32,6 +40,10 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 # Advisory lock keys (PostgreSQL): one for migrations, one that serialises write transactions.
 MIGRATION_LOCK_KEY = 727274
 WRITE_LOCK_KEY = 727275
+
+# How long a SQLite writer waits for the other writers of its process (as long as SQLite's own
+# busy_timeout below), then DatabaseUnavailable (503, retry later).
+SQLITE_WRITE_WAIT_SECONDS = 30.0
 
 
 class DatabaseUnavailable(Exception):
@@ -92,6 +104,10 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self.is_postgresql = url.startswith(("postgresql", "postgres://"))
         self.engine = self._make_engine(url)
+        # SQLite: this process's writers queue here before BEGIN IMMEDIATE (see the module
+        # docstring). Re-entrant, so a write opened inside another write on the same thread
+        # meets SQLite's busy timeout as before instead of waiting for itself.
+        self._sqlite_writers = threading.RLock() if self.is_sqlite else None
 
     def _make_engine(self, url: str) -> Engine:
         if not self.is_sqlite:
@@ -143,7 +159,7 @@ class Database:
         lock, for statements that are safe under concurrency by themselves: single conditional
         UPDATEs, or claims with `FOR UPDATE SKIP LOCKED`."""
         callbacks: list = []
-        with _unavailable_as_503():
+        with self._sqlite_writer_turn(), _unavailable_as_503():
             with self.engine.connect() as conn:
                 if self.is_sqlite:
                     conn.info["crossreg_begin"] = "BEGIN IMMEDIATE"
@@ -158,6 +174,20 @@ class Database:
                     conn.info.pop("crossreg_after_commit", None)
         for fn in callbacks:
             fn()
+
+    @contextmanager
+    def _sqlite_writer_turn(self) -> Iterator[None]:
+        """SQLite: wait for this process's other writers (held until commit or rollback)."""
+        lock = self._sqlite_writers
+        if lock is None:
+            yield
+            return
+        if not lock.acquire(timeout=SQLITE_WRITE_WAIT_SECONDS):
+            raise DatabaseUnavailable()
+        try:
+            yield
+        finally:
+            lock.release()
 
     @staticmethod
     def after_commit(conn: Connection, fn) -> None:
@@ -179,7 +209,7 @@ class Database:
 
         cfg = Config()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
-        with _unavailable_as_503(), self.engine.connect() as conn:
+        with self._sqlite_writer_turn(), _unavailable_as_503(), self.engine.connect() as conn:
             postgresql = conn.dialect.name == "postgresql"
             if self.is_sqlite:
                 conn.info["crossreg_begin"] = "BEGIN IMMEDIATE"
