@@ -453,6 +453,7 @@ async def receive_upload_chunk(reg, request: Request, repo: Repository, upload_i
         if actual != final_digest:
             chunk.abort()
             raise e.DigestMismatch(final_digest, actual)
+        chunk.verified_digest = final_digest
     return await run_in_threadpool(chunk.commit)
 
 

@@ -319,10 +319,14 @@ class RegistryService:
         return UploadChunk(self, repo, upload_id, size, hasher, open_writer)
 
     def _finish_chunk(self, chunk: "UploadChunk") -> int:
+        # A final chunk whose digest was checked records it with its size, so the completion
+        # that follows needs neither hashing nor a transaction of its own to record it (and any
+        # other chunk clears a digest recorded for fewer bytes).
         with self.db.write() as c:
             res = c.execute(update(s.uploads).where(
                 s.uploads.c.id == chunk.upload_id, s.uploads.c.size == chunk.start).values(
-                size=chunk.size, parts=s.uploads.c.parts + 1, updated_at=time.time()))
+                size=chunk.size, parts=s.uploads.c.parts + 1, updated_at=time.time(),
+                verified_digest=chunk.verified_digest))
             if res.rowcount != 1:  # another request raced us on the same upload
                 raise e.UploadOffsetMismatch(chunk.start, chunk.start)
         if chunk.hasher is not None:
@@ -345,6 +349,11 @@ class RegistryService:
             stored = self.store.blob_size(digest)
             if stored != size:
                 raise e.UploadNotFound(upload_id, repo.name, repo.account_id)
+        elif verified == digest:
+            # Recorded together with the final chunk's size once its hash matched (or by a
+            # completion that died before moving the bytes): bytes 0..size are this digest.
+            self._hashes.drop(upload_id)
+            stored = self.store.commit_upload(upload_id, digest, size)
         else:
             hasher = self._hashes.take(upload_id, size)
             if hasher is None:
@@ -649,6 +658,9 @@ class UploadChunk:
         self.service, self.repo, self.upload_id = service, repo, upload_id
         self.start = self.size = start
         self.hasher = hasher
+        # Set by the caller once the whole upload, this chunk included, hashed to the digest the
+        # client will complete it with; recorded with the chunk (see _finish_chunk).
+        self.verified_digest: str | None = None
         # Storage is opened by the first byte: an empty body (the final PUT of a chunked upload)
         # touches neither storage nor the database, so it also works when a completion already
         # moved the bytes into place and died before recording them (complete_upload retries).
