@@ -12,8 +12,10 @@ import base64
 import json
 import re
 import time
+from typing import Any, Callable
 from urllib.parse import quote, urlencode
 
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -26,7 +28,8 @@ from crossreg.domain.names import is_valid_oci_name, is_valid_tag
 from crossreg.oci import errors as oe
 from crossreg.oci.errors import OciError
 from crossreg.services import errors as e
-from crossreg.services.models import RepoKey, Repository
+from crossreg.services.models import Manifest, RepoKey, Repository
+from crossreg.services.registry import UploadChunk
 from crossreg.services.policies import policies_for, registry_policy
 from crossreg.metadata.db import DatabaseUnavailable
 from crossreg.storage.base import StorageUnavailable
@@ -179,15 +182,24 @@ class OciApi:
         raise OciError("UNSUPPORTED", f"{method} is not supported on this endpoint", status=405)
 
     async def _repo(self, caller: Caller, key: RepoKey, action: str) -> Repository:
-        """The repository, once the caller may perform `action` on it. A foreign caller without
-        access learns nothing, not even whether the repository exists."""
-        repo = await run_in_threadpool(self.reg.find_repository, key)
+        """The repository, once the caller may perform `action` on it (one thread hop)."""
+        return await run_in_threadpool(self._authorize, caller, key, action)
+
+    def _authorize(self, caller: Caller, key: RepoKey, action: str, conn: Connection | None = None) -> Repository:
+        """Blocking: the repository, once the caller may perform `action` on it. A foreign caller
+        without access learns nothing, not even whether the repository exists. Handlers call it
+        in the same thread hop (and read transaction) as the work that follows, since every hop
+        between the event loop and the thread pool costs a wake-up on each side."""
+        if conn is None:
+            with self.app.db.read() as c:
+                return self._authorize(caller, key, action, c)
+        repo = self.reg.find_repository(key, conn=conn)
         arn = f"arn:aws:ecr:{key.region}:{key.account_id}:repository/{key.name}"
         if caller.account_id != key.account_id:
             if repo is not None:
-                policies = await run_in_threadpool(policies_for, self.app.db, repo)
+                policies = policies_for(self.app.db, repo, conn=conn)
             else:  # only the registry policy can speak for a repository that does not exist
-                policy = await run_in_threadpool(registry_policy, self.app.db, key.account_id, key.region)
+                policy = registry_policy(self.app.db, key.account_id, key.region, conn=conn)
                 policies = [policy] if policy else []
             require(caller, action, key.account_id, arn, policies)
         if repo is None:
@@ -201,8 +213,13 @@ class OciApi:
     # -------------------------------------------------------------- manifests
     async def get_manifest(self, request: Request, caller: Caller, key: RepoKey, reference: str) -> Response:
         _check_reference(reference)
-        repo = await self._repo(caller, key, "ecr:BatchGetImage")
-        manifest = await run_in_threadpool(self.reg.get_manifest, repo, reference)
+
+        def lookup() -> tuple[Repository, Manifest]:  # one hop, one read transaction
+            with self.app.db.read() as c:
+                repo = self._authorize(caller, key, "ecr:BatchGetImage", c)
+                return repo, self.reg.get_manifest(repo, reference, conn=c)
+
+        repo, manifest = await run_in_threadpool(lookup)
         headers = {**API_VERSION_HEADER, "Docker-Content-Digest": manifest.digest,
                    "Content-Length": str(manifest.manifest_size)}
         if request.method == "HEAD":
@@ -298,8 +315,12 @@ class OciApi:
     # -------------------------------------------------------------- uploads
     async def start_upload(self, request: Request, caller: Caller, key: RepoKey) -> Response:
         q = request.query_params
-        repo = await self._repo(caller, key, "ecr:InitiateLayerUpload")
         mount, source = q.get("mount"), q.get("from")
+        if not mount and not q.get("digest"):  # the usual POST: authorize and start in one hop
+            upload_id = await run_in_threadpool(
+                lambda: self.reg.start_upload(self._authorize(caller, key, "ecr:InitiateLayerUpload")))
+            return self._upload_started(request, key, upload_id)
+        repo = await self._repo(caller, key, "ecr:InitiateLayerUpload")
         if mount:
             _check_digest(mount)
             if await self._try_mount(caller, repo, mount, source):
@@ -311,12 +332,18 @@ class OciApi:
             _check_digest(digest)
             upload_id = await run_in_threadpool(self.reg.start_upload, repo)
             try:
-                await receive_upload_chunk(self.reg, request, repo, upload_id, None, final_digest=digest)
-                return await self._complete(request, repo, key, upload_id, digest)
+                chunk = await run_in_threadpool(
+                    lambda: self.reg.open_upload_chunk(repo, upload_id, None, final=True))
+                await receive_chunk(request, chunk, final_digest=digest,
+                                    then=lambda _: self.reg.complete_upload(repo, upload_id, digest))
+                return self._completed(request, key, digest)
             except BaseException:  # a refused (or broken) monolithic upload leaves no session behind
                 await run_in_threadpool(self.reg.cancel_upload, repo, upload_id)
                 raise
         upload_id = await run_in_threadpool(self.reg.start_upload, repo)
+        return self._upload_started(request, key, upload_id)
+
+    def _upload_started(self, request: Request, key: RepoKey, upload_id: str) -> Response:
         return Response(b"", status_code=202, headers={
             **API_VERSION_HEADER, "Location": self._location(request, key, f"blobs/uploads/{upload_id}"),
             "Range": "0-0", "Docker-Upload-UUID": upload_id, "OCI-Chunk-Min-Length": "0"})
@@ -338,36 +365,41 @@ class OciApi:
             return await run_in_threadpool(self.reg.link_blob, repo, digest)
         return False  # anonymous mount ("automatic content discovery") is not offered
 
-    async def _receive_chunk(self, request: Request, repo: Repository, upload_id: str,
-                             offset: int | None) -> int:
-        return await receive_upload_chunk(self.reg, request, repo, upload_id, offset)
-
     async def patch_upload(self, request: Request, caller: Caller, key: RepoKey, upload_id: str) -> Response:
-        repo = await self._repo(caller, key, "ecr:UploadLayerPart")
-        offset = None
         content_range = request.headers.get("content-range")
-        if content_range:
-            m = re.match(r"^(?:bytes[ =])?(\d+)-(\d+)$", content_range.strip())
-            if not m:
-                raise OciError("BLOB_UPLOAD_INVALID", "malformed Content-Range", status=416)
-            offset = int(m.group(1))
-        size = await self._receive_chunk(request, repo, upload_id, offset)
+
+        def open_chunk() -> UploadChunk:  # one hop: authorize, check the offset, open
+            repo = self._authorize(caller, key, "ecr:UploadLayerPart")
+            offset = None
+            if content_range:
+                m = re.match(r"^(?:bytes[ =])?(\d+)-(\d+)$", content_range.strip())
+                if not m:
+                    raise OciError("BLOB_UPLOAD_INVALID", "malformed Content-Range", status=416)
+                offset = int(m.group(1))
+            return self.reg.open_upload_chunk(repo, upload_id, offset)
+
+        size = await receive_chunk(request, await run_in_threadpool(open_chunk))
         return Response(b"", status_code=202, headers={
             **API_VERSION_HEADER, "Location": self._location(request, key, f"blobs/uploads/{upload_id}"),
             "Range": f"0-{max(size - 1, 0)}", "Docker-Upload-UUID": upload_id})
 
     async def put_upload(self, request: Request, caller: Caller, key: RepoKey, upload_id: str) -> Response:
-        repo = await self._repo(caller, key, "ecr:CompleteLayerUpload")
         digest = request.query_params.get("digest")
-        if not digest:
-            raise OciError("DIGEST_INVALID", "digest query parameter is required", status=400)
-        _check_digest(digest)
-        await receive_upload_chunk(self.reg, request, repo, upload_id, None, final_digest=digest)
-        return await self._complete(request, repo, key, upload_id, digest)
 
-    async def _complete(self, request: Request, repo: Repository, key: RepoKey, upload_id: str,
-                        digest: str) -> Response:
-        await run_in_threadpool(self.reg.complete_upload, repo, upload_id, digest)
+        def open_chunk() -> UploadChunk:  # one hop: authorize, check the digest, open
+            repo = self._authorize(caller, key, "ecr:CompleteLayerUpload")
+            if not digest:
+                raise OciError("DIGEST_INVALID", "digest query parameter is required", status=400)
+            _check_digest(digest)
+            return self.reg.open_upload_chunk(repo, upload_id, None, final=True)
+
+        chunk = await run_in_threadpool(open_chunk)
+        # The chunk is recorded and the upload completed in one hop.
+        await receive_chunk(request, chunk, final_digest=digest,
+                            then=lambda _: self.reg.complete_upload(chunk.repo, upload_id, digest))
+        return self._completed(request, key, digest)
+
+    def _completed(self, request: Request, key: RepoKey, digest: str) -> Response:
         return Response(b"", status_code=201, headers={
             **API_VERSION_HEADER, "Docker-Content-Digest": digest,
             "Location": self._location(request, key, f"blobs/{digest}")})
@@ -430,12 +462,20 @@ class OciApi:
 # ------------------------------------------------------------------ helpers
 async def receive_upload_chunk(reg, request: Request, repo: Repository, upload_id: str,
                                offset: int | None, *, final_digest: str | None = None) -> int:
-    """Stream a request body into an upload. The chunk is recorded only once the whole body
-    arrived (and matched its Content-Length), so a broken request changes nothing visible.
-    With `final_digest` (the last chunk of an upload), a sha256 digest is checked before the
-    chunk is recorded, so a completion refused for its digest leaves the upload as it was."""
+    """Stream a request body into an upload (see receive_chunk)."""
     chunk = await run_in_threadpool(lambda: reg.open_upload_chunk(repo, upload_id, offset,
                                                                   final=final_digest is not None))
+    return await receive_chunk(request, chunk, final_digest=final_digest)
+
+
+async def receive_chunk(request: Request, chunk: UploadChunk, *, final_digest: str | None = None,
+                        then: Callable[[int], Any] | None = None) -> Any:
+    """Stream a request body into an opened upload chunk. The chunk is recorded only once the
+    whole body arrived (and matched its Content-Length), so a broken request changes nothing
+    visible. With `final_digest` (the last chunk of an upload), a sha256 digest is checked
+    before the chunk is recorded, so a completion refused for its digest leaves the upload as
+    it was. `then(size)`, if given, runs right after the chunk is recorded, in the same thread
+    hop (the completion of the upload); its result is returned instead of the size."""
     try:
         async for data in request.stream():
             if data:
@@ -454,7 +494,12 @@ async def receive_upload_chunk(reg, request: Request, repo: Repository, upload_i
             chunk.abort()
             raise e.DigestMismatch(final_digest, actual)
         chunk.verified_digest = final_digest
-    return await run_in_threadpool(chunk.commit)
+
+    def record():
+        size = chunk.commit()
+        return then(size) if then is not None else size
+
+    return await run_in_threadpool(record)
 
 
 def _check_digest(digest: str) -> None:

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from crossreg.metadata import schema as s
 from crossreg.metadata.db import Database
 from crossreg.services.models import Repository
 
 
-def registry_policy(db: Database, account_id: str, region: str) -> str | None:
-    with db.read() as c:
-        row = c.execute(select(s.registries.c.registry_policy).where(
-            s.registries.c.account_id == account_id, s.registries.c.region == region)).first()
+def registry_policy(db: Database, account_id: str, region: str, *, conn: Connection | None = None) -> str | None:
+    query = select(s.registries.c.registry_policy).where(
+        s.registries.c.account_id == account_id, s.registries.c.region == region)
+    if conn is not None:
+        row = conn.execute(query).first()
+    else:
+        with db.read() as c:
+            row = c.execute(query).first()
     return row[0] if row and row[0] else None
 
 
-def policies_for(db: Database, repo: Repository) -> list[str]:
+def policies_for(db: Database, repo: Repository, *, conn: Connection | None = None) -> list[str]:
     """Every resource policy that can grant another account access to `repo`."""
     found = [repo.policy_text] if repo.policy_text else []
-    reg = registry_policy(db, repo.account_id, repo.region)
+    reg = registry_policy(db, repo.account_id, repo.region, conn=conn)
     if reg:
         found.append(reg)
     return found

@@ -473,11 +473,13 @@ class RegistryService:
         with self.db.read() as c:
             return run(c)
 
-    def get_manifest(self, repo: Repository, reference: str) -> Manifest:
-        with self.db.read() as c:
-            digest = self.resolve(repo, reference, conn=c)
-            row = digest and c.execute(select(s.manifests).where(
-                s.manifests.c.repository_id == repo.id, s.manifests.c.digest == digest)).first()
+    def get_manifest(self, repo: Repository, reference: str, *, conn: Connection | None = None) -> Manifest:
+        if conn is None:
+            with self.db.read() as c:
+                return self.get_manifest(repo, reference, conn=c)
+        digest = self.resolve(repo, reference, conn=conn)
+        row = digest and conn.execute(select(s.manifests).where(
+            s.manifests.c.repository_id == repo.id, s.manifests.c.digest == digest)).first()
         if not row:
             raise e.ManifestNotFound(reference, repo.name, repo.account_id)
         return Manifest.from_row(row)
