@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from crossreg.metadata import schema as s
 from crossreg.metadata.db import Database
 from crossreg.services.models import Repository
 
 
+_REGISTRY_POLICY = select(s.registries.c.registry_policy).where(
+    s.registries.c.account_id == bindparam("account_id"), s.registries.c.region == bindparam("region"))
+
+
 def registry_policy(db: Database, account_id: str, region: str, *, conn: Connection | None = None) -> str | None:
-    query = select(s.registries.c.registry_policy).where(
-        s.registries.c.account_id == account_id, s.registries.c.region == region)
+    params = {"account_id": account_id, "region": region}
     if conn is not None:
-        row = conn.execute(query).first()
+        row = conn.execute(_REGISTRY_POLICY, params).first()
     else:
         with db.read() as c:
-            row = c.execute(query).first()
+            row = c.execute(_REGISTRY_POLICY, params).first()
     return row[0] if row and row[0] else None
 
 

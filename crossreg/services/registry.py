@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Callable, Iterable, Iterator
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 
 from crossreg.domain.manifests import ManifestError, parse_manifest
 from crossreg.metadata import schema as s
@@ -57,6 +57,43 @@ def is_tag_immutable(repo: Repository, tag: str) -> bool:
     if mode == "MUTABLE_WITH_EXCLUSION":
         return matches  # excluded tags are immutable
     return False
+
+
+# The statements of the hot paths (manifest pulls, blob uploads), built once: constructing a
+# SQLAlchemy statement and its cache key costs several times what SQLite takes to run it.
+_REPOSITORY_BY_KEY = select(s.repositories).where(
+    s.repositories.c.account_id == bindparam("account_id"), s.repositories.c.region == bindparam("region"),
+    s.repositories.c.name == bindparam("name"))
+_DIGEST_BY_TAG = select(s.tags.c.manifest_digest).where(
+    s.tags.c.repository_id == bindparam("repository_id"), s.tags.c.name == bindparam("name"))
+_DIGEST_BY_DIGEST = select(s.manifests.c.digest).where(
+    s.manifests.c.repository_id == bindparam("repository_id"), s.manifests.c.digest == bindparam("digest"))
+_MANIFEST_BY_DIGEST = select(s.manifests).where(
+    s.manifests.c.repository_id == bindparam("repository_id"), s.manifests.c.digest == bindparam("digest"))
+_LINKED_BLOB_SIZE = select(s.blobs.c.size).select_from(
+    s.repository_blobs.join(s.blobs, s.blobs.c.digest == s.repository_blobs.c.digest)
+).where(s.repository_blobs.c.repository_id == bindparam("repository_id"),
+        s.repository_blobs.c.digest == bindparam("digest"))
+_BLOB_EXISTS = select(s.blobs.c.digest).where(s.blobs.c.digest == bindparam("digest"))
+_INSERT_BLOB = insert(s.blobs)
+# (bind names in UPDATEs may not be column names)
+_REFRESH_LINK = update(s.repository_blobs).where(
+    s.repository_blobs.c.repository_id == bindparam("p_repository_id"),
+    s.repository_blobs.c.digest == bindparam("p_digest")).values(created_at=bindparam("p_created_at"))
+_INSERT_LINK = insert(s.repository_blobs)
+_INSERT_UPLOAD = insert(s.uploads)
+_UPLOAD_SIZE = select(s.uploads.c.size).where(
+    s.uploads.c.id == bindparam("upload_id"), s.uploads.c.repository_id == bindparam("repository_id"))
+_UPLOAD_STATE = select(s.uploads.c.size, s.uploads.c.verified_digest).where(
+    s.uploads.c.id == bindparam("upload_id"), s.uploads.c.repository_id == bindparam("repository_id"))
+_RECORD_CHUNK = update(s.uploads).where(
+    s.uploads.c.id == bindparam("p_upload_id"), s.uploads.c.size == bindparam("p_start")).values(
+    size=bindparam("p_size"), parts=s.uploads.c.parts + 1, updated_at=bindparam("p_updated_at"),
+    verified_digest=bindparam("p_verified_digest"))
+_RECORD_VERIFIED = update(s.uploads).where(
+    s.uploads.c.id == bindparam("p_upload_id"), s.uploads.c.size == bindparam("p_size")).values(
+    verified_digest=bindparam("p_verified_digest"))
+_DELETE_UPLOAD = delete(s.uploads).where(s.uploads.c.id == bindparam("upload_id"))
 
 
 class _UploadHashes:
@@ -118,10 +155,8 @@ class RegistryService:
             return run(c)
 
     def _repo_row(self, conn: Connection, key: RepoKey):
-        return conn.execute(select(s.repositories).where(
-            s.repositories.c.account_id == key.account_id,
-            s.repositories.c.region == key.region,
-            s.repositories.c.name == key.name)).first()
+        return conn.execute(_REPOSITORY_BY_KEY, {"account_id": key.account_id, "region": key.region,
+                                                 "name": key.name}).first()
 
     def find_repository(self, key: RepoKey, *, conn: Connection | None = None) -> Repository | None:
         if conn is not None:
@@ -178,10 +213,7 @@ class RegistryService:
     def blob_size(self, repo: Repository, digest: str) -> int:
         """Size of a blob readable from this repository (linked to it), else BlobNotFound."""
         with self.db.read() as c:
-            row = c.execute(select(s.blobs.c.size).select_from(
-                s.repository_blobs.join(s.blobs, s.blobs.c.digest == s.repository_blobs.c.digest)
-            ).where(s.repository_blobs.c.repository_id == repo.id,
-                    s.repository_blobs.c.digest == digest)).first()
+            row = c.execute(_LINKED_BLOB_SIZE, {"repository_id": repo.id, "digest": digest}).first()
         if row is None:
             raise e.BlobNotFound(digest)
         return row[0]
@@ -239,12 +271,10 @@ class RegistryService:
     def _link(self, c: Connection, repository_id: int, digest: str) -> None:
         # An existing link is refreshed: its age is what gives a client the garbage collector's
         # grace period between uploading (or mounting) a blob and pushing its manifest.
-        res = c.execute(update(s.repository_blobs).where(
-            s.repository_blobs.c.repository_id == repository_id,
-            s.repository_blobs.c.digest == digest).values(created_at=time.time()))
+        now = time.time()
+        res = c.execute(_REFRESH_LINK, {"p_repository_id": repository_id, "p_digest": digest, "p_created_at": now})
         if res.rowcount == 0:
-            c.execute(insert(s.repository_blobs).values(
-                repository_id=repository_id, digest=digest, created_at=time.time()))
+            c.execute(_INSERT_LINK, {"repository_id": repository_id, "digest": digest, "created_at": now})
 
     def unlink_blob(self, repo: Repository, digest: str) -> None:
         with self.db.write() as c:
@@ -269,22 +299,21 @@ class RegistryService:
         # collected since. Then the upload fails here rather than record a blob without bytes.
         if self.store.blob_size(digest) is None:
             raise e.BlobNotFound(digest)
-        if c.execute(select(s.blobs.c.digest).where(s.blobs.c.digest == digest)).first() is None:
-            c.execute(insert(s.blobs).values(digest=digest, size=size, created_at=time.time()))
+        if c.execute(_BLOB_EXISTS, {"digest": digest}).first() is None:
+            c.execute(_INSERT_BLOB, {"digest": digest, "size": size, "created_at": time.time()})
 
     # ------------------------------------------------------------------ uploads
     def start_upload(self, repo: Repository) -> str:
         upload_id = str(uuid.uuid4())
         now = time.time()
         with self.db.write() as c:
-            c.execute(insert(s.uploads).values(id=upload_id, repository_id=repo.id, size=0,
-                                               parts=0, created_at=now, updated_at=now))
+            c.execute(_INSERT_UPLOAD, {"id": upload_id, "repository_id": repo.id, "size": 0, "parts": 0,
+                                       "created_at": now, "updated_at": now})
         return upload_id
 
     def upload_size(self, repo: Repository, upload_id: str) -> int:
         with self.db.read() as c:
-            row = c.execute(select(s.uploads.c.size).where(
-                s.uploads.c.id == upload_id, s.uploads.c.repository_id == repo.id)).first()
+            row = c.execute(_UPLOAD_SIZE, {"upload_id": upload_id, "repository_id": repo.id}).first()
         if row is None:
             raise e.UploadNotFound(upload_id, repo.name, repo.account_id)
         return row[0]
@@ -323,10 +352,9 @@ class RegistryService:
         # that follows needs neither hashing nor a transaction of its own to record it (and any
         # other chunk clears a digest recorded for fewer bytes).
         with self.db.write() as c:
-            res = c.execute(update(s.uploads).where(
-                s.uploads.c.id == chunk.upload_id, s.uploads.c.size == chunk.start).values(
-                size=chunk.size, parts=s.uploads.c.parts + 1, updated_at=time.time(),
-                verified_digest=chunk.verified_digest))
+            res = c.execute(_RECORD_CHUNK, {
+                "p_upload_id": chunk.upload_id, "p_start": chunk.start, "p_size": chunk.size,
+                "p_updated_at": time.time(), "p_verified_digest": chunk.verified_digest})
             if res.rowcount != 1:  # another request raced us on the same upload
                 raise e.UploadOffsetMismatch(chunk.start, chunk.start)
         if chunk.hasher is not None:
@@ -340,8 +368,7 @@ class RegistryService:
         content address, so if the process dies between that move and recording the blob, the
         client's retry (same digest) finds the content in place and finishes."""
         with self.db.read() as c:
-            row = c.execute(select(s.uploads.c.size, s.uploads.c.verified_digest).where(
-                s.uploads.c.id == upload_id, s.uploads.c.repository_id == repo.id)).first()
+            row = c.execute(_UPLOAD_STATE, {"upload_id": upload_id, "repository_id": repo.id}).first()
         if row is None:
             raise e.UploadNotFound(upload_id, repo.name, repo.account_id)
         size, verified = row
@@ -365,13 +392,12 @@ class RegistryService:
                 self._hashes.put(upload_id, size, hasher)
                 raise e.DigestMismatch(digest, actual)
             with self.db.write(serialize=False) as c:
-                c.execute(update(s.uploads).where(s.uploads.c.id == upload_id, s.uploads.c.size == size)
-                          .values(verified_digest=digest))
+                c.execute(_RECORD_VERIFIED, {"p_upload_id": upload_id, "p_size": size, "p_verified_digest": digest})
             stored = self.store.commit_upload(upload_id, digest, size)
         with self.db.write() as c:
             self._record_blob(c, digest, stored)
             self._link(c, repo.id, digest)
-            c.execute(delete(s.uploads).where(s.uploads.c.id == upload_id))
+            c.execute(_DELETE_UPLOAD, {"upload_id": upload_id})
         return stored
 
     def cancel_upload(self, repo: Repository, upload_id: str) -> None:
@@ -461,11 +487,9 @@ class RegistryService:
         """The digest a tag or digest reference names in `repo`, or None."""
         def run(c: Connection) -> str | None:
             if ":" in reference:
-                row = c.execute(select(s.manifests.c.digest).where(
-                    s.manifests.c.repository_id == repo.id, s.manifests.c.digest == reference)).first()
+                row = c.execute(_DIGEST_BY_DIGEST, {"repository_id": repo.id, "digest": reference}).first()
             else:
-                row = c.execute(select(s.tags.c.manifest_digest).where(
-                    s.tags.c.repository_id == repo.id, s.tags.c.name == reference)).first()
+                row = c.execute(_DIGEST_BY_TAG, {"repository_id": repo.id, "name": reference}).first()
             return row[0] if row else None
 
         if conn is not None:
@@ -478,8 +502,7 @@ class RegistryService:
             with self.db.read() as c:
                 return self.get_manifest(repo, reference, conn=c)
         digest = self.resolve(repo, reference, conn=conn)
-        row = digest and conn.execute(select(s.manifests).where(
-            s.manifests.c.repository_id == repo.id, s.manifests.c.digest == digest)).first()
+        row = digest and conn.execute(_MANIFEST_BY_DIGEST, {"repository_id": repo.id, "digest": digest}).first()
         if not row:
             raise e.ManifestNotFound(reference, repo.name, repo.account_id)
         return Manifest.from_row(row)
