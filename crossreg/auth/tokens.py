@@ -62,8 +62,14 @@ def server_secret(db: Database, name: str = "token_signing_key") -> bytes:
 
 
 class TokenSigner:
+    # Tokens that verified, so that a client's every request does not recompute the HMAC and
+    # decode the payload again: a token is a pure function of this process's (immutable) key,
+    # so a cached verification is exact. Expiry is still checked on every use.
+    VERIFIED_CACHE_SIZE = 1024
+
     def __init__(self, key: bytes):
         self._key = key
+        self._verified: dict[str, RegistryToken] = {}
 
     def issue(self, account_id: str, now: float | None = None) -> tuple[str, float]:
         """Returns (password, expires_at)."""
@@ -73,6 +79,17 @@ class TokenSigner:
         return f"{_PREFIX}.{payload}.{sig}", float(expires)
 
     def verify(self, password: str, now: float | None = None) -> RegistryToken:
+        token = self._verified.get(password)
+        if token is None:
+            token = self._verify_signature(password)
+            if len(self._verified) >= self.VERIFIED_CACHE_SIZE:
+                self._verified.clear()  # simple bound; active clients re-verify once
+            self._verified[password] = token
+        if token.expires_at <= (now or time.time()):
+            raise TokenExpired()
+        return token
+
+    def _verify_signature(self, password: str) -> RegistryToken:
         try:
             prefix, payload, sig = password.split(".")
         except ValueError:
@@ -87,8 +104,6 @@ class TokenSigner:
             token = RegistryToken(str(data["a"]), float(data["e"]))
         except (ValueError, KeyError, TypeError):
             raise TokenInvalid("malformed token")
-        if token.expires_at <= (now or time.time()):
-            raise TokenExpired()
         return token
 
     @staticmethod
