@@ -14,6 +14,7 @@ MAX_TAGS = 50  # ECR's resource tag quota
 TAG_MUTABILITY_MODES = ("MUTABLE", "IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION")
 EXCLUSION_MODES = ("IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION")
 ENCRYPTION_TYPES = ("AES256", "KMS", "KMS_DSSE")
+MAX_EXCLUSION_FILTERS = 5  # botocore's ImageTagMutabilityExclusionFilters: 1..5
 # botocore's ImageTagMutabilityExclusionFilterValue
 _EXCLUSION_FILTER = re.compile(r"[0-9a-zA-Z._*-]{1,128}")
 
@@ -41,6 +42,12 @@ def tag_mutability_exclusions(mode: str, filters: list[dict] | None) -> list[dic
                 "InvalidParameterException",
                 f"ImageTagMutabilityExclusionFilters can't be null when imageTagMutability is set as {mode}",
                 "exclusions_required", {"mode": mode})
+        if len(filters) > MAX_EXCLUSION_FILTERS:
+            raise InvalidSetting(
+                "InvalidParameterException",
+                "Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to satisfy constraint: "
+                f"'Member must have length less than or equal to {MAX_EXCLUSION_FILTERS}'",
+                "exclusions_too_many", {"max": MAX_EXCLUSION_FILTERS, "count": len(filters)})
         for f in filters:
             if not _EXCLUSION_FILTER.fullmatch(f.get("filter") or ""):
                 raise InvalidSetting(
@@ -82,8 +89,9 @@ def resource_tags(tags: list[dict]) -> list[dict]:
     return [{"Key": t["Key"], "Value": t["Value"]} for t in tags]
 
 
-def encryption(key: RepoKey, encryption_type: str, kms_key: str | None) -> tuple[str, str | None]:
-    """(type, key) to store: AES256 takes no key; KMS without one uses the AWS managed key."""
+def check_encryption(encryption_type: str, kms_key: str | None) -> None:
+    """ECR's rules on an encryption configuration: a known type, no key with AES256, a key of at
+    most 2048 characters."""
     if encryption_type not in ENCRYPTION_TYPES:
         raise InvalidSetting("InvalidParameterException",
                              "Invalid parameter at 'encryptionConfiguration.encryptionType' failed to satisfy "
@@ -98,6 +106,11 @@ def encryption(key: RepoKey, encryption_type: str, kms_key: str | None) -> tuple
         raise InvalidSetting("InvalidParameterException",
                              "Invalid parameter at 'encryptionConfiguration.kmsKey' failed to satisfy "
                              "constraint: 'Member must have length less than or equal to 2048'", "kms_key_length")
+
+
+def encryption(key: RepoKey, encryption_type: str, kms_key: str | None) -> tuple[str, str | None]:
+    """(type, key) to store: AES256 takes no key; KMS without one uses the AWS managed key."""
+    check_encryption(encryption_type, kms_key)
     if encryption_type != "AES256" and not kms_key:
         kms_key = f"arn:aws:kms:{key.region}:{key.account_id}:alias/aws/ecr"  # the AWS managed key
     return encryption_type, kms_key
