@@ -5,6 +5,7 @@ with the original text as a quoted technical detail."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -110,6 +111,45 @@ def setting_error(t: Translator, err) -> Message:
     if t.has(key):
         return Message(t(key, **err.params))
     return Message(t("repo.err.other"), str(err))
+
+
+def setting_field(err, default: str) -> str:
+    """The form field an InvalidSetting is shown at: its exclusion filters and KMS key have
+    fields of their own; everything else belongs to `default`."""
+    if err.key.startswith("exclusion"):
+        return "exclusions"
+    if err.key.startswith("kms_key"):
+        return "kms_key"
+    return default
+
+
+# ---------------------------------------------------------------- lifecycle policies
+def lifecycle_error(t: Translator, text: str, err) -> Message:
+    """A LifecyclePolicyError of `text`: where the JSON breaks, or the validator's own words."""
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        return Message(t("policy.err.json_at", line=getattr(exc, "lineno", 0), column=getattr(exc, "colno", 0)),
+                       err.message)
+    return Message(t("lifecycle.err.invalid"), err.message)
+
+
+# ---------------------------------------------------------------- creation templates
+def template_error(t: Translator, err, lifecycle_text: str = "") -> Message:
+    """An error of crossreg.services.templates.check_template: an embedded policy's own error
+    when it has one, the template's rule, or the repository setting's."""
+    from crossreg.iam.policy import PolicyError
+    from crossreg.lifecycle.policy import LifecyclePolicyError
+
+    cause = getattr(err, "cause", None)
+    if isinstance(cause, PolicyError):
+        return policy_error(t, cause.reason)
+    if isinstance(cause, LifecyclePolicyError):
+        return lifecycle_error(t, lifecycle_text, cause)
+    key = "templates.err." + err.key
+    if t.has(key):
+        return Message(t(key, **err.params))
+    return setting_error(t, err)
 
 
 # ---------------------------------------------------------------- generated statements

@@ -1,5 +1,6 @@
-"""Private registry → Features & Settings: Replication (configuration, rule wizard), Permissions
-(registry policy editor, Generate statement) and Repository creation templates."""
+"""Private registry → Features & Settings: Replication (configuration, rule wizard) and
+Permissions (registry policy editor, Generate statement). Repository creation templates:
+crossreg.console.creation_templates."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from crossreg.iam.policy import PolicyError
 from crossreg.replication.rules import MAX_FILTERS_PER_RULE, InvalidReplicationConfiguration, validate
 from crossreg.services import policies
 from crossreg.services.registry_settings import put_replication_configuration, read_replication_config
-from crossreg.services.templates import load_templates
 
 _ACCOUNT = re.compile(r"[0-9]{12}")                 # botocore's RegistryId
 _REGION = re.compile(r"[0-9a-z-]{2,25}")            # botocore's Region
@@ -33,7 +33,6 @@ def routes(route):
         route("/private-registry/replication/delete-rule", delete_rule, methods=("POST",)),
         route("/private-registry/permissions", permissions, methods=("GET", "POST")),
         route("/private-registry/permissions/generate", generate_statement, methods=("GET", "POST")),
-        route("/private-registry/creation-templates", creation_templates),
     ]
 
 
@@ -346,9 +345,3 @@ def _statement_field(reason: str, policy_type: str) -> str:
         return "accounts" if policy_type == "replication" else "form"
     return "form"
 
-
-# -------------------------------------------------------------------- creation templates
-def creation_templates(ctx: Ctx) -> Response:
-    with ctx.core.db.read() as c:
-        templates = sorted(load_templates(c, ctx.account_id, ctx.region), key=lambda t: t["prefix"])
-    return ctx.render("creation_templates.html", templates=templates)

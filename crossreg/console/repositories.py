@@ -3,12 +3,11 @@ repository policy and lifecycle policy editors, settings, delete."""
 
 from __future__ import annotations
 
-import json
-
 from starlette.responses import Response
 
 from crossreg.console.base import Ctx, NotFound, url
-from crossreg.console.messages import Message, failure_reason, policy_error, setting_error
+from crossreg.console.messages import (Message, failure_reason, lifecycle_error, policy_error, setting_error,
+                                       setting_field)
 from crossreg.domain.names import InvalidRepositoryName
 from crossreg.iam.policy import PolicyError
 from crossreg.replication import tasks as tq
@@ -68,6 +67,11 @@ def list_repositories(ctx: Ctx) -> Response:
 
 
 # -------------------------------------------------------------------- create
+def exclusion_filters(text: str) -> list[dict]:
+    """Tag mutability exclusion filters typed as a list separated by commas or new lines."""
+    return [{"filterType": "WILDCARD", "filter": f.strip()} for f in text.replace("\n", ",").split(",") if f.strip()]
+
+
 def create_repository(ctx: Ctx) -> Response:
     values = {"name": "", "tag_mutability": "MUTABLE", "exclusions": "", "scan_on_push": False,
               "encryption_type": "AES256", "kms_key": ""}
@@ -77,22 +81,17 @@ def create_repository(ctx: Ctx) -> Response:
                   "exclusions": ctx.field("exclusions"), "scan_on_push": ctx.field("scan_on_push") == "on",
                   "encryption_type": ctx.field("encryption_type", "AES256"), "kms_key": ctx.field("kms_key").strip()}
         key = RepoKey(ctx.account_id, ctx.region, values["name"])
-        filters = [{"filterType": "WILDCARD", "filter": f.strip()}
-                   for f in values["exclusions"].replace("\n", ",").split(",") if f.strip()]
         try:
             settings = rs.new_repository_settings(
-                key, tag_mutability=values["tag_mutability"], exclusion_filters=filters,
+                key, tag_mutability=values["tag_mutability"], exclusion_filters=exclusion_filters(values["exclusions"]),
                 scan_on_push=values["scan_on_push"], encryption_type=values["encryption_type"],
                 kms_key=(values["kms_key"] or None) if values["encryption_type"] != "AES256" else None)
             ctx.core.registry.create_repository(key, settings)
         except InvalidRepositoryName:
             errors["name"] = Message(ctx.t("repo.err.name"))
         except rs.InvalidSetting as err:
-            field = {"exclusions_required": "exclusions", "exclusions_not_allowed": "exclusions",
-                     "exclusion_filter_invalid": "exclusions"}.get(err.key, "encryption_type"
-                                                                   if "kms" in err.key or "encryption" in err.key
-                                                                   else "tag_mutability")
-            errors[field] = setting_error(ctx.t, err)
+            errors[setting_field(err, "encryption_type" if "encryption" in err.key else "tag_mutability")] = \
+                setting_error(ctx.t, err)
         except e.RepositoryAlreadyExists:
             errors["name"] = Message(ctx.t("repo.err.exists", name=values["name"]))
         else:
@@ -180,27 +179,16 @@ def save_lifecycle_policy(ctx: Ctx) -> Response:
     try:
         rs.put_lifecycle_policy(ctx.core.registry, repo, text)
     except LifecyclePolicyError as err:
-        return _editor_error(ctx, repo, "lifecycle", text, _lifecycle_error(ctx, text, err))
+        return _editor_error(ctx, repo, "lifecycle", text, lifecycle_error(ctx.t, text, err))
     return ctx.redirect(target, "repo.lifecycle.saved")
-
-
-def _lifecycle_error(ctx: Ctx, text: str, err) -> Message:
-    try:
-        json.loads(text)
-    except ValueError as exc:
-        return Message(ctx.t("policy.err.json_at", line=getattr(exc, "lineno", 0), column=getattr(exc, "colno", 0)),
-                       err.message)
-    return Message(ctx.t("lifecycle.err.invalid"), err.message)
 
 
 # -------------------------------------------------------------------- settings, delete
 def save_settings(ctx: Ctx) -> Response:
     repo = _own_repository(ctx, ctx.field("name"))
     mode = ctx.field("tag_mutability", repo.tag_mutability)
-    filters = [{"filterType": "WILDCARD", "filter": f.strip()}
-               for f in ctx.field("exclusions").replace("\n", ",").split(",") if f.strip()]
     try:
-        repo = rs.set_tag_mutability(ctx.core.registry, repo, mode, filters)
+        repo = rs.set_tag_mutability(ctx.core.registry, repo, mode, exclusion_filters(ctx.field("exclusions")))
     except rs.InvalidSetting as err:
         return ctx.render("repository.html", status=400, repo=repo, tab="details", text=None,
                           error=setting_error(ctx.t, err), images=[], next_after=None,

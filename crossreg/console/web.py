@@ -12,7 +12,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from crossreg.app import Crossreg
-from crossreg.console import activity, registry, repositories
+from crossreg.console import activity, creation_templates, registry, repositories
 from crossreg.console import session as sess
 from crossreg.console.base import HERE, Console, Ctx, page, safe_next, url
 from crossreg.console.i18n import LANGUAGES
@@ -32,6 +32,7 @@ def console_app(core: Crossreg) -> Starlette:
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
         *repositories.routes(route),
         *registry.routes(route),
+        *creation_templates.routes(route),
         *activity.routes(route),
     ]
     return Starlette(routes=routes)

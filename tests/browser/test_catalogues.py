@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from crossreg.console import base, messages, registry, repositories
+from crossreg.console import base, creation_templates, messages, registry, repositories
 from crossreg.console.i18n import LANGUAGES, Translator, catalogue, negotiate
 from crossreg.iam.policy import PolicyError, parse_policy
 from crossreg.replication.failures import FAILURE_CODES
 from crossreg.replication.rules import InvalidReplicationConfiguration, validate
 from crossreg.services import repository_settings as rs
+from crossreg.services import templates as tpl
 
 CONSOLE = Path(base.__file__).parent
 CJK = re.compile(r"[\u3400-\u9fff]")
@@ -76,7 +77,8 @@ def test_key_families_are_complete():
         "repl.wizard.step.": registry.STEPS,
         "repo.tab.": repositories.TABS,
         "perm.effect.": ["Allow", "Deny"],
-        "templates.applied.": ["REPLICATION", "PULL_THROUGH_CACHE", "CREATE_ON_PUSH"],
+        "templates.applied.": tpl.APPLIED_FOR,
+        "templates.scope.": creation_templates.SCOPES,
         "created_by.": ["API", "REPLICATION"],
     }
     for prefix, values in families.items():
@@ -134,6 +136,30 @@ def test_failure_reasons_of_the_copier_are_translated():
     for reason in reasons:
         msg = messages.failure_reason(Translator("zh-CN"), reason)
         assert msg.detail is None and CJK.search(msg.text), reason
+
+
+@pytest.mark.parametrize("fields", [
+    {"prefix": ""}, {"prefix": "p" * 257}, {"prefix": "Bad_Prefix"}, {"description": "d" * 257},
+    {"appliedFor": []}, {"appliedFor": ["SOMETIMES"]},
+    {"imageTagMutability": "IMMUTABLE_WITH_EXCLUSION",
+     "imageTagMutabilityExclusionFilters": [{"filterType": "WILDCARD", "filter": f"v{i}"} for i in range(6)]},
+    {"encryptionConfiguration": {"encryptionType": "KMS", "kmsKey": "alias/mine"}},
+    {"resourceTags": [{"Key": "aws:x", "Value": ""}]},
+    {"repositoryPolicy": "x" * 10241}, {"repositoryPolicy": '{"Statement": "nope"}'},
+    {"lifecyclePolicy": "x" * 30721}, {"lifecyclePolicy": "{"}, {"lifecyclePolicy": '{"rules": [{"rulePriority": 1}]}'},
+    {"customRoleArn": "r" * 2049}, {"customRoleArn": "not-a-role"},
+])
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_creation_template_errors_are_translated(fields, lang):
+    """Every problem the service's template validation reports reads as a sentence of the page's
+    language (never the generic fallback)."""
+    t = Translator(lang)
+    _, problems = tpl.check_template({"prefix": "ok", "appliedFor": ["REPLICATION"], **fields})
+    assert len(problems) == 1
+    msg = messages.template_error(t, problems[0][1], fields.get("lifecyclePolicy", ""))
+    assert msg.text not in (t("repo.err.other"), t("policy.err.other")), problems
+    if lang == "zh-CN":
+        assert CJK.search(msg.text)
 
 
 def test_language_negotiation():

@@ -234,3 +234,68 @@ def test_replication_rule_validation_is_shown_inline(seed_server, page_factory, 
         from crossreg.services.registry_settings import replication_config
 
         assert replication_config(conn, acct.account_id, REGION) is None
+
+
+def test_creation_templates_are_the_accounts_own_and_need_the_csrf_token(seed_server, page_factory, core):
+    """Another account's session can neither see, open, change nor delete this account's
+    templates (its own template of the same prefix is a different one); no template form is
+    accepted without the session's own CSRF token."""
+    from crossreg.services import templates as store
+
+    provider_acct, owner_acct = seed_server.accounts["provider"], seed_server.accounts["owner"]
+    secret = {"prefix": "breast-cancer", "appliedFor": ["REPLICATION"], "imageTagMutability": "IMMUTABLE",
+              "description": "owner-only-template"}
+    store.create_template(core.db, owner_acct.account_id, REGION, secret)
+    before = store.get_template(core.db, owner_acct.account_id, REGION, "breast-cancer")
+
+    a = Console(page_factory(), seed_server).sign_in(provider_acct)
+    a.nav("nav.creation_templates")
+    assert "owner-only-template" not in a.page.content()
+    assert a.page.locator("#templates-table").count() == 0
+    for path in ("/view", "/edit", "/delete"):
+        resp = a.page.goto(a.url(f"/private-registry/creation-templates{path}?prefix=breast-cancer"))
+        assert resp.status == 404, path
+        assert "owner-only-template" not in a.page.content()
+    a.nav("nav.creation_templates")
+    token = csrf_of(a.page)
+    form = {"csrf_token": token, "description": "taken over", "applied_for": "REPLICATION",
+            "tag_mutability": "MUTABLE", "encryption_type": "AES256", "op": "save"}
+    for path, extra in [("/edit?prefix=breast-cancer", {}), ("/delete?prefix=breast-cancer", {"confirm": "delete"}),
+                        ("/edit?prefix=" + owner_acct.account_id + "/breast-cancer", {}),
+                        ("/delete?prefix=../" + owner_acct.account_id + "/breast-cancer", {"confirm": "delete"})]:
+        resp = a.page.request.post(a.url("/private-registry/creation-templates" + path), form={**form, **extra},
+                                   max_redirects=0)
+        assert resp.status == 404, (path, resp.status)
+    assert store.get_template(core.db, owner_acct.account_id, REGION, "breast-cancer") == before
+
+    # The same prefix in A's registry is A's own template: B's is neither seen nor touched.
+    resp = a.page.request.post(a.url("/private-registry/creation-templates/create"), max_redirects=0,
+                               form={**form, "scope": "prefix", "prefix": "breast-cancer"})
+    assert resp.status == 303
+    assert store.get_template(core.db, provider_acct.account_id, REGION, "breast-cancer")["description"] == "taken over"
+    assert store.get_template(core.db, owner_acct.account_id, REGION, "breast-cancer") == before
+
+    # Without the session's own token (none, another session's, forged) or from another site: refused.
+    b = Console(page_factory(), seed_server).sign_in(owner_acct)
+    b.nav("nav.creation_templates")
+    own, foreign = csrf_of(b.page), token
+    base = b.url("/private-registry/creation-templates")
+    new = {"scope": "prefix", "prefix": "no-token", "applied_for": "REPLICATION", "tag_mutability": "MUTABLE",
+           "encryption_type": "AES256", "op": "save"}
+    for csrf in (None, foreign, "x" * 43):
+        with_token = {} if csrf is None else {"csrf_token": csrf}
+        for path, fields in [("/create", new), ("/edit?prefix=breast-cancer", {**new, "description": "changed"}),
+                             ("/delete?prefix=breast-cancer", {"confirm": "delete"})]:
+            resp = b.page.request.post(base + path, form={**with_token, **fields}, max_redirects=0)
+            assert resp.status == 403, (path, csrf, resp.status)
+            assert b.t("error.forbidden.title") in resp.text()
+    resp = b.page.request.post(base + "/delete?prefix=breast-cancer", headers={"Origin": "http://attacker.example"},
+                               form={"csrf_token": own, "confirm": "delete"}, max_redirects=0)
+    assert resp.status == 403
+    assert store.get_template(core.db, owner_acct.account_id, REGION, "breast-cancer") == before
+    assert store.get_template(core.db, owner_acct.account_id, REGION, "no-token") is None
+    # With it, the owner deletes the template.
+    resp = b.page.request.post(base + "/delete?prefix=breast-cancer", form={"csrf_token": own, "confirm": "delete"},
+                               max_redirects=0)
+    assert resp.status == 303
+    assert store.get_template(core.db, owner_acct.account_id, REGION, "breast-cancer") is None

@@ -31,5 +31,14 @@
     }
     types.forEach(function (radio) { radio.addEventListener("change", showPolicyType); });
     if (types.length) { showPolicyType(); }
+    // Creation template: the prefix field only for "a specific prefix".
+    var scopes = document.querySelectorAll("input.js-scope");
+    function showPrefix() {
+      var chosen = document.querySelector("input.js-scope:checked");
+      var field = document.getElementById("prefix-field");
+      if (field) { field.hidden = !!chosen && chosen.value === "root"; }
+    }
+    scopes.forEach(function (radio) { radio.addEventListener("change", showPrefix); });
+    if (scopes.length) { showPrefix(); }
   });
 })();
