@@ -11,7 +11,6 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-import httpx
 from sqlalchemy import Connection, insert, select, update
 
 from crossreg.metadata import schema as s
@@ -38,11 +37,21 @@ def record_event(conn: Connection, account_id: str, region: str, detail_type: st
                                          body=json.dumps(body), created_at=now))
 
 
+def _http_errors() -> type[Exception]:
+    import httpx
+
+    return httpx.HTTPError
+
+
 class EventDispatcher:
     def __init__(self, db: Database, webhook_url: str | None = None):
         self.db = db
         self.webhook_url = webhook_url
-        self._client = httpx.Client(timeout=5) if webhook_url else None
+        self._client = None
+        if webhook_url:  # httpx is imported only where there is a webhook to call
+            import httpx
+
+            self._client = httpx.Client(timeout=5)
 
     def deliver_pending(self, limit: int = 200) -> int:
         """Send undelivered events; an event whose webhook delivery fails stays pending.
@@ -80,7 +89,7 @@ class EventDispatcher:
                     if resp.status_code >= 300:
                         log.warning("event webhook answered %s; will retry", resp.status_code)
                         break
-                except httpx.HTTPError as exc:
+                except _http_errors() as exc:
                     log.warning("event webhook unreachable (%s); will retry", type(exc).__name__)
                     break
             log.info("event %s", body)

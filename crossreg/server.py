@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -47,12 +50,8 @@ def create_app(core: Crossreg | None = None, settings: Settings | None = None) -
         routes.append(Route("/", EcrApi(core).__call__, methods=["POST"]))
         # Signed URLs from GetDownloadUrlForLayer.
         routes.append(Route("/layer-download/{token}", LayerDownload(core).__call__, methods=["GET", "HEAD"]))
-    try:
-        from crossreg.console.web import console_app
-    except ImportError:
-        console_app = None
-    if console_app is not None:
-        routes.append(Mount("/console", app=console_app(core)))
+    if importlib.util.find_spec("jinja2") is not None:
+        routes.append(Mount("/console", app=BuiltOnFirstRequest(lambda: _console(core))))
         routes.append(Route("/", lambda request: RedirectResponse("/console/"), methods=["GET"]))
 
     @contextlib.asynccontextmanager
@@ -72,6 +71,29 @@ def create_app(core: Crossreg | None = None, settings: Settings | None = None) -
     app.state.core = core
     app.add_middleware(metrics.MetricsMiddleware)
     return app
+
+
+def _console(core: Crossreg):
+    from crossreg.console.web import console_app
+
+    return console_app(core)
+
+
+class BuiltOnFirstRequest:
+    """An ASGI app that is imported and built (in a worker thread) when its first request
+    arrives. The console -- Jinja2, its templates and translations -- is about 2 MiB that a
+    process serving only the registry APIs never needs."""
+
+    def __init__(self, build):
+        self._build, self._app = build, None
+        self._lock = asyncio.Lock()
+
+    async def __call__(self, scope, receive, send):
+        if self._app is None:
+            async with self._lock:
+                if self._app is None:
+                    self._app = await run_in_threadpool(self._build)
+        await self._app(scope, receive, send)
 
 
 async def _temporarily_unavailable(request: Request, exc: Exception) -> Response:

@@ -7,10 +7,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import time
 import uuid
-
-import httpx
 
 from crossreg import metrics
 from crossreg.app import Crossreg
@@ -80,7 +79,8 @@ class ReplicationEngine:
             reason = f"{type(exc).__name__}: {exc}"
             if task.attempts >= tq.MAX_ATTEMPTS:
                 log.exception("task %s failed after %s attempts", task.id, task.attempts)
-                unreachable = isinstance(exc, httpx.TransportError)
+                httpx = sys.modules.get("httpx")  # (imported once a peer region was called)
+                unreachable = httpx is not None and isinstance(exc, httpx.TransportError)
                 self._finish(task, "FAILED", Outcome(),
                              "DESTINATION_REGION_UNAVAILABLE" if unreachable else "INTERNAL_ERROR", reason)
             else:

@@ -18,7 +18,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator
 
-import httpx
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -147,6 +146,8 @@ class RemoteReplicator:
         self.endpoint = endpoint
         self.secret = core.settings.peer_secret or ""
         self.parallel_blobs = parallel_blobs
+        import httpx  # only processes that replicate to a peer region load it
+
         self.client = httpx.Client(timeout=httpx.Timeout(30.0, read=300.0))
 
     def _call(self, method: str, path: str, *, params: dict | None = None, **kwargs) -> dict:
