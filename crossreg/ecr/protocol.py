@@ -47,9 +47,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import botocore.session
-
 from crossreg.ecr import errors
+from crossreg.ecr.model import service_model
 
 TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921"
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -75,12 +74,6 @@ _INT64 = (-(2 ** 63), 2 ** 63 - 1)
 class OutputShapeError(Exception):
     """A handler returned something the operation's output shape does not allow (a bug in
     crossreg, never the client's fault; the API layer answers it with ServerException)."""
-
-
-@functools.cache
-def service_model():
-    """botocore's ECR model, loaded once per process."""
-    return botocore.session.get_session().get_service_model("ecr")
 
 
 @functools.cache

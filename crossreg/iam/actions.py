@@ -51,9 +51,9 @@ PUSH_ACTIONS = (
 def ecr_actions() -> frozenset[str]:
     """Every ``ecr:`` action, e.g. ``ecr:BatchGetImage``."""
     # Imported lazily: loading the service model costs ~100 ms, and only the first call pays.
-    import botocore.session
+    from crossreg.ecr.model import service_model
 
-    model = botocore.session.get_session().get_service_model("ecr")
+    model = service_model()
     return frozenset(f"ecr:{op}" for op in model.operation_names) | frozenset(INTERNAL_ACTIONS)
 
 

@@ -152,3 +152,13 @@ def test_unsupported_operation_and_bad_credentials(ecr):
         bad.describe_repositories()
     assert exc.value.response["Error"]["Code"] == "InvalidSignatureException"
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_the_model_crossreg_loads_is_the_one_a_botocore_session_loads():
+    import botocore.session
+
+    from crossreg.ecr.model import service_model
+
+    session_model = botocore.session.get_session().get_service_model("ecr")
+    assert service_model()._service_description == session_model._service_description
+    assert service_model().operation_names == session_model.operation_names
