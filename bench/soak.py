@@ -7,7 +7,7 @@ push, pull and list for a fixed time. Every error counts; afterwards every repli
 COMPLETE exactly once and every pushed image must pull back with verified digests, from the
 source and (for replicated repositories) from the destination account. See bench/README.md.
 
-    .venv/bin/python bench/soak.py                  # full: N=1,2,4, 64 clients, ~15 minutes
+    .venv/bin/python bench/soak.py                  # full: N=1,2,4, 64 clients, ~13 minutes
     .venv/bin/python bench/soak.py --short          # N=1,2, ~15 s each (CI)
     .venv/bin/python bench/soak.py --processes 4 --minutes 10 --json /tmp/soak.json
 """
@@ -662,6 +662,10 @@ def curve(runs: list[dict]) -> list[dict]:
              "machine_cores_busy": r["cpu"]["machine_cores_busy"]} for r in runs]
 
 
+def _f2(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
 def table(runs: list[dict]) -> str:
     lines = ["| API processes | seconds | ops/s | ratio to 1 | push/s | pull/s | replica pull/s | tag lists/s "
              "| requests/s | MB/s up / down | errors | push p50 / p99 (ms) | pull p50 / p99 (ms) |",
@@ -670,7 +674,7 @@ def table(runs: list[dict]) -> str:
     for r in runs:
         o, lat, mb = r["ops_per_second"], r["latency"], r["mb_per_second"]
         lines.append(
-            f"| {r['processes']} | {r['seconds']:.0f} | {o['total']:.1f} | {_fmt(points[r['processes']]['ratio_to_1'])} "
+            f"| {r['processes']} | {r['seconds']:.0f} | {o['total']:.1f} | {_f2(points[r['processes']]['ratio_to_1'])} "
             f"| {o.get('push', 0):.1f} | {o.get('pull', 0):.1f} | {o.get('pull_replica', 0):.1f} "
             f"| {o.get('list_tags', 0):.1f} | {r['requests_per_second']:.0f} "
             f"| {mb.get('pushed', 0):.1f} / {mb.get('pulled', 0):.1f} | {r['errors']} "
@@ -682,9 +686,9 @@ def table(runs: list[dict]) -> str:
               "|---:|---|---:|---|---:|---:|---:|---:|"]
     for r in runs:
         b, rep, ver = r["cpu"]["cores_busy"], r["replication"], r["verification"]
-        parts = " / ".join(_fmt(b[k]) for k in ("api", "worker", "postgres", "s3", "client"))
+        parts = " / ".join(_f2(b[k]) for k in ("api", "worker", "postgres", "s3", "client"))
         lines.append(
-            f"| {r['processes']} | {parts} / {_fmt(r['cpu']['other_cores_busy'])} "
+            f"| {r['processes']} | {parts} / {_f2(r['cpu']['other_cores_busy'])} "
             f"| {r['cpu']['machine_cores_busy']:.2f} of {os.cpu_count()} "
             f"| {', '.join(f'{x:.0f}' for x in r['cpu']['api_process_seconds'])} | {r['images_pushed_total']} "
             f"| {rep['complete_exactly_once']}/{rep['images_replicated_repos']} "
