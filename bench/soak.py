@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -600,13 +600,12 @@ def run_one(n: int, plan: Plan, stores: Stores, work: Path, seconds: float, work
 
 
 # ------------------------------------------------------------------ the shared services
-def start_stores(work: Path, postgres_url: str | None, use_s3: bool, s3_endpoint: str | None) -> tuple[Stores, list]:
+def start_stores(cleanup: list, postgres_url: str | None, use_s3: bool, s3_endpoint: str | None) -> Stores:
     """PostgreSQL (a throwaway cluster with production durability settings, unless
-    `postgres_url` names a server) and the S3 store; returns them and what to stop afterwards."""
+    `postgres_url` names a server) and the S3 store; what to stop afterwards goes to `cleanup`."""
     from tests.support.postgres import PostgresCluster
     from tests.support.s3server import CephS3Server, missing_binaries
 
-    cleanup: list = []
     if postgres_url:
         stores = Stores(postgres_url, None, "the server given with --postgres-url")
     else:
@@ -647,7 +646,7 @@ def start_stores(work: Path, postgres_url: str | None, use_s3: bool, s3_endpoint
     if stores.s3 is None:
         stores.notes.append(f"blobs on a shared directory instead of S3: {stores.s3_note}")
         print(f"NOTE: {stores.notes[-1]}", flush=True)
-    return stores, cleanup
+    return stores
 
 
 # ------------------------------------------------------------------ report
@@ -728,12 +727,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     plan = SHORT if args.short else FULL
     if args.processes:
-        plan = Plan(**{**asdict(plan), "processes": args.processes})
+        plan = replace(plan, processes=args.processes)
     if args.clients:
-        plan = Plan(**{**asdict(plan), "clients": args.clients})
+        plan = replace(plan, clients=args.clients)
     if args.minutes:
-        plan = Plan(**{**asdict(plan), "seconds_top": args.minutes * 60,
-                       "seconds_other": min(plan.seconds_other, args.minutes * 60)})
+        plan = replace(plan, seconds_top=args.minutes * 60, seconds_other=min(plan.seconds_other, args.minutes * 60))
     work = Path(tempfile.mkdtemp(prefix="crossreg-soak-", dir=args.workdir))
     started = time.time()
     mach = {k: v for k, v in machine().items() if k not in ("distribution", "skopeo")}
@@ -743,7 +741,7 @@ def main(argv=None) -> int:
     cleanup: list = []
     runs: list[dict] = []
     try:
-        stores, cleanup = start_stores(work, args.postgres_url, not args.no_s3, args.s3_endpoint)
+        stores = start_stores(cleanup, args.postgres_url, not args.no_s3, args.s3_endpoint)
         for n in plan.processes:
             runs.append(run_one(n, plan, stores, work, plan.seconds(n), args.worker_concurrency))
             if stores.s3 is not None and stores.s3.processes:

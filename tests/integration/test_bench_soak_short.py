@@ -38,10 +38,13 @@ def test_short_soak_has_no_errors_and_replicates_every_image(tmp_path, postgres_
     for r in data["runs"]:
         assert r["errors"] == 0 and r["error_samples"] == [], r["error_samples"]
         assert not r["server_5xx"] and r["server_log_problems"] == 0, r["server_log_samples"]
-        # throughput inside the measured window (a loaded CI machine may finish few whole images there)
+        # Throughput inside the measured window: requests and bytes (on a loaded machine 64 clients
+        # may finish few whole images in 15 s, each push queueing for the write lock).
         assert r["requests_per_second"] > 0 and r["mb_per_second"]["pushed"] > 0, r
-        assert set(r["ops_per_second"]) >= {"total"} and r["images_pushed_total"] > 0
-        assert r["latency"]["req_manifest_put"]["p99_ms"] >= r["latency"]["req_manifest_put"]["p50_ms"] > 0
+        assert "total" in r["ops_per_second"] and r["images_pushed_total"] > 0
+        assert {"push", "pull", "pull_replica", "list_tags", "login"} <= set(r["latency"])
+        measured = [v for v in r["latency"].values() if v["count"]]
+        assert measured and all(v["p99_ms"] >= v["p50_ms"] > 0 for v in measured), r["latency"]
         assert set(r["cpu"]["cpu_seconds"]) == {"api", "worker", "postgres", "s3", "client"}
         assert len(r["cpu"]["api_process_seconds"]) == r["processes"]
         rep = r["replication"]
