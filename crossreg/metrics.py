@@ -73,5 +73,18 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            http_requests.labels(api, scope["method"], str(status[0])).inc()
-            http_latency.labels(api).observe(time.perf_counter() - started)
+            _request_metrics(api, scope["method"], status[0], time.perf_counter() - started)
+
+
+_children: dict = {}
+
+
+def _request_metrics(api: str, method: str, status: int, seconds: float) -> None:
+    """Count and time one request; the labelled children are looked up once per label set
+    (labels() validates and locks on every call)."""
+    key = (api, method, status)
+    children = _children.get(key)
+    if children is None:
+        children = _children[key] = (http_requests.labels(api, method, str(status)), http_latency.labels(api))
+    children[0].inc()
+    children[1].observe(seconds)

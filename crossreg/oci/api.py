@@ -77,7 +77,8 @@ class OciApi:
     async def __call__(self, request: Request) -> Response:
         try:
             caller = await self._authenticate(request)
-            path = request.url.path[len("/v2/"):] if request.url.path.startswith("/v2/") else ""
+            url_path = _url_path(request)
+            path = url_path[len("/v2/"):] if url_path.startswith("/v2/") else ""
             if path == "":
                 return Response(b"{}", media_type="application/json", headers=API_VERSION_HEADER)
             return await self._dispatch(request, caller, path)
@@ -500,6 +501,14 @@ async def receive_chunk(request: Request, chunk: UploadChunk, *, final_digest: s
         return then(size) if then is not None else size
 
     return await run_in_threadpool(record)
+
+
+def _url_path(request: Request) -> str:
+    """`request.url.path` without building the whole URL (host, scheme, query) for it."""
+    path = request.scope["path"]
+    if "?" in path or "#" in path or "\\" in path:
+        return request.url.path
+    return path
 
 
 def _check_digest(digest: str) -> None:
